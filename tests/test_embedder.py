@@ -1,0 +1,62 @@
+"""embedder: load by local dir / bundled name / HF id, normalised vectors, query instruction, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from archivesrag.embedder import load_embedder, resolve_model
+from archivesrag.errors import UserError
+
+
+def test_vectors_are_normalised_float32(embedder):
+    v = embedder.encode_passages(["Records management in the cloud.", "Digital preservation."])
+    assert v.dtype == np.float32 and v.shape == (2, embedder.dim) == (2, 384)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+
+
+def test_relevant_passage_scores_highest(embedder):
+    passages = [
+        "The archive is open Monday to Friday from 9am to 5pm.",
+        "Trust in digital records entrusted to the Internet is the focus of InterPARES Trust.",
+        "Bananas are rich in potassium.",
+    ]
+    q = embedder.encode_queries(["Which project studies trust in online digital records?"])
+    scores = (q @ embedder.encode_passages(passages).T)[0]
+    assert int(np.argmax(scores)) == 1
+
+
+def test_query_instruction_applies_to_queries_only(minilm_path):
+    plain = load_embedder(str(minilm_path), device="cpu")
+    instructed = load_embedder(str(minilm_path), device="cpu", query_instruction="Represent this question: ")
+    text = ["digital archives"]
+    assert np.allclose(plain.encode_passages(text), instructed.encode_passages(text))
+    assert not np.allclose(plain.encode_queries(text), instructed.encode_queries(text))
+
+
+def test_local_dir_and_bundled_name_resolve_to_the_same_model(minilm_path):
+    assert resolve_model("bundled") == str(minilm_path)
+    assert resolve_model(str(minilm_path)) == str(minilm_path)
+
+
+@pytest.mark.timeout(30)
+def test_uncached_hub_id_offline_fails_fast_with_the_fix(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError) as err:
+        load_embedder("mixedbread-ai/mxbai-embed-large-v1")
+    msg = str(err.value)
+    assert "not in the Hugging Face cache" in msg and "--embedding_model bundled" in msg and "\n" not in msg
+
+
+def test_missing_local_dir_and_file_are_errors(tmp_path):
+    with pytest.raises(UserError, match="no such model directory"):
+        resolve_model(str(tmp_path / "nope"))
+    f = tmp_path / "model.bin"
+    f.write_bytes(b"x")
+    with pytest.raises(UserError, match="must be a directory"):
+        resolve_model(str(f))
+
+
+def test_directory_that_is_not_a_model_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="cannot load as a sentence-transformers model"):
+        load_embedder(str(tmp_path), device="cpu")
