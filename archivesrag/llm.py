@@ -155,6 +155,24 @@ def _parse_json(text: str, schema: dict[str, Any], where: str) -> dict[str, Any]
     return obj
 
 
+# Keywords OpenAI's strict structured outputs may refuse; they are still enforced by our own validation.
+OPENAI_UNSUPPORTED = {"minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum"}
+
+
+def openai_strict_schema(schema: Any) -> Any:
+    """A copy of ``schema`` without the keywords api.openai.com's strict mode does not take.
+
+    Example:
+        >>> openai_strict_schema({"type": "string", "minLength": 5})
+        {'type': 'string'}
+    """
+    if isinstance(schema, dict):
+        return {k: openai_strict_schema(v) for k, v in schema.items() if k not in OPENAI_UNSUPPORTED}
+    if isinstance(schema, list):
+        return [openai_strict_schema(v) for v in schema]
+    return schema
+
+
 class LLM(ABC):
     """A chat model behind one of the backends; create with :func:`get_llm`."""
 
@@ -235,9 +253,10 @@ class OpenAICompatLLM(LLM):
             if o.get(name) is not None:
                 kw[name] = o[name]
         if schema is not None:
+            sent = schema if self.spec.base_url else openai_strict_schema(schema)
             kw["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "output", "schema": schema, "strict": True},
+                "json_schema": {"name": "output", "schema": sent, "strict": True},
             }
         return kw
 

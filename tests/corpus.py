@@ -1,57 +1,73 @@
 """Real text for tests and benches: (query, passage) pairs from the Python standard library's docstrings.
 
-The query is a docstring's summary line, the passage its body (PSF licence). Built at run time from a fixed
-module list, sorted, so the same Python gives the same pairs.
+The query is a docstring's summary line, the passage its body (PSF licence). Docstrings are read with ``ast``
+from the stdlib's source files (nothing is imported), in sorted file order, so the same Python gives the same
+pairs. Tests take the first few hundred; bench/ takes thousands.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import ast
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
 
-MODULES = [
-    "argparse", "asyncio", "base64", "bisect", "calendar", "collections", "configparser", "contextlib", "copy",
-    "csv", "dataclasses", "datetime", "decimal", "difflib", "email.message", "enum", "fractions", "ftplib",
-    "functools", "gettext", "glob", "gzip", "hashlib", "heapq", "hmac", "html.parser", "http.client",
-    "http.cookiejar", "http.server", "imaplib", "inspect", "ipaddress", "json", "logging", "logging.handlers",
-    "mailbox", "mimetypes", "multiprocessing.pool", "netrc", "numbers", "operator", "optparse", "os", "pathlib",
-    "pickle", "pkgutil", "platform", "plistlib", "poplib", "pprint", "queue", "random", "re", "sched", "secrets",
-    "selectors", "shelve", "shlex", "shutil", "smtplib", "socket", "socketserver", "sqlite3", "ssl", "statistics",
-    "string", "subprocess", "tarfile", "tempfile", "textwrap", "threading", "timeit", "tokenize", "trace",
-    "traceback", "turtle", "typing", "unittest", "urllib.parse", "urllib.request", "uuid", "warnings", "wave",
-    "weakref", "xml.dom.minidom", "xml.etree.ElementTree", "zipfile", "zoneinfo",
-]  # fmt: skip
+SKIP_DIRS = {"test", "tests", "idle_test", "site-packages", "__pycache__", "lib2to3", "turtledemo", "ensurepip"}
 
 
-def _docs():
-    for modname in MODULES:
+def _docstrings() -> Iterator[str]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    for path in sorted(root.rglob("*.py")):
+        if SKIP_DIRS & set(path.relative_to(root).parts):
+            continue
         try:
-            mod = importlib.import_module(modname)
-        except Exception:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
             continue
-        for name, obj in sorted(vars(mod).items()):
-            if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
-                continue
-            yield f"{modname}.{name}", inspect.getdoc(obj)
-            if inspect.isclass(obj):
-                for mname, meth in sorted(vars(obj).items()):
-                    if not mname.startswith("_") and callable(meth):
-                        yield f"{modname}.{name}.{mname}", inspect.getdoc(meth)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
+                doc = ast.get_docstring(node)
+                if doc:
+                    yield doc
 
 
-def stdlib_pairs(n: int | None = None, min_words: int = 25, max_words: int = 180) -> list[tuple[str, str]]:
-    """Up to ``n`` (query, passage) pairs with distinct passages of ``min_words``..``max_words`` words."""
-    out, seen = [], set()
-    for _, doc in _docs():
-        if not doc:
-            continue
+def is_prose(text: str) -> bool:
+    """Mostly plain words: no doctest prompts, little code punctuation."""
+    tokens = text.split()
+    return ">>>" not in text and sum(t.strip(".,;:'\"()").isalpha() for t in tokens) >= 0.85 * len(tokens)
+
+
+def stdlib_pairs(
+    n: int | None = None, min_words: int = 25, max_words: int = 180, prose: bool = False
+) -> list[tuple[str, str]]:
+    """Up to ``n`` (query, passage) pairs with distinct queries and passages of ``min_words``..``max_words``;
+    ``prose`` keeps only passages of plain words (for prompting small LLMs)."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for doc in _docstrings():
         summary, _, body = doc.partition("\n")
-        body = " ".join(body.split())
-        summary = " ".join(summary.split())
-        if len(summary.split()) < 4 or not (min_words <= len(body.split()) <= max_words) or body in seen:
+        summary, body = " ".join(summary.split()), " ".join(body.split())
+        if len(summary.split()) < 4 or not (min_words <= len(body.split()) <= max_words):
             continue
-        seen.add(body)
+        if body in seen or summary in seen or (prose and not is_prose(body)):
+            continue
+        seen.update((body, summary))
         out.append((summary, body))
         if n is not None and len(out) >= n:
             break
+    return out
+
+
+def stdlib_paragraphs(n: int | None = None, min_words: int = 12, max_words: int = 200) -> list[str]:
+    """Up to ``n`` distinct docstring paragraphs (blank-line separated) of ``min_words``..``max_words`` words."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for doc in _docstrings():
+        for para in doc.split("\n\n"):
+            text = " ".join(para.split())
+            if min_words <= len(text.split()) <= max_words and text not in seen:
+                seen.add(text)
+                out.append(text)
+                if n is not None and len(out) >= n:
+                    return out
     return out

@@ -1,0 +1,97 @@
+"""python bench/gen_query.py [--slots 4] [--passages 12]
+
+Query-generation throughput against one local llama.cpp server (bundled Qwen GGUF) with N parallel slots,
+three ways, in one run, each on its own passages (so no run profits from another's prompt cache):
+  (a) serial client, the seed's way: one request at a time, no validation;
+  (b) archivesrag's gen_query (concurrency = slots, schema, validation, resumable writes);
+  (c) the server's ceiling: raw concurrent requests (same prompts and schema), no validation, no writes.
+Target (issue 4): (b) >= 0.9 x (c) and (b) >= 2 x (a) when the server has >= 4 slots.
+Queries/min counts valid queries written for (b), answers received for (a) and (c).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from corpus import stdlib_pairs  # noqa: E402
+
+from archivesrag.llm import bundled_gguf_path, get_llm, local_server  # noqa: E402
+from archivesrag.querygen import QUERY_SCHEMA, SEED_PROMPT, QueryGenArgs, build_messages, generate  # noqa: E402
+
+MAX_TOKENS = 96
+
+
+def serial(llm, texts: list[str]) -> float:
+    t0 = time.perf_counter()
+    for t in texts:
+        llm.chat_json(build_messages(t, SEED_PROMPT, True), QUERY_SCHEMA, temperature=0.7, max_tokens=MAX_TOKENS)
+    return len(texts) / (time.perf_counter() - t0) * 60
+
+
+def ceiling(llm, texts: list[str], slots: int) -> float:
+    async def main() -> None:
+        sem = asyncio.Semaphore(slots)
+
+        async def one(t: str) -> None:
+            async with sem:
+                await llm.achat_json(
+                    build_messages(t, SEED_PROMPT, True), QUERY_SCHEMA, temperature=0.7, max_tokens=MAX_TOKENS
+                )
+
+        await asyncio.gather(*(one(t) for t in texts))
+
+    t0 = time.perf_counter()
+    asyncio.run(main())
+    return len(texts) / (time.perf_counter() - t0) * 60
+
+
+def ours(url: str, texts: list[str], slots: int) -> tuple[float, str]:
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "passages.jsonl"
+        src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+        args = QueryGenArgs(
+            input_file=str(src), output_file=str(Path(d) / "q.jsonl"), llm=url, concurrency=slots, max_tokens=MAX_TOKENS
+        )
+        t0 = time.perf_counter()
+        stats = generate(args)
+        dt = time.perf_counter() - t0
+    return stats.written / dt * 60, stats.summary()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--slots", type=int, default=4)
+    ap.add_argument("--passages", type=int, default=12, help="passages per run (three disjoint sets)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    texts = [t for _, t in stdlib_pairs(4 * args.passages, min_words=20, max_words=45, prose=True)]
+    n = args.passages
+    sets = [texts[i * n : (i + 1) * n] for i in range(4)]
+    srv = local_server(bundled_gguf_path(), n_ctx=2048, n_parallel=args.slots)
+    llm = get_llm(srv.base_url, model="qwen")
+    print(f"llama.cpp, bundled Qwen2.5-Coder-0.5B Q4_K_M, {args.slots} slots; {n} passages per run", flush=True)
+    ceiling(llm, sets[3][: args.slots], args.slots)  # warm-up: loads weights, caches the shared prompt prefix
+    a = serial(llm, sets[0])
+    print(f"(a) serial client          {a:6.1f} queries/min", flush=True)
+    c = ceiling(llm, sets[2], args.slots)
+    print(f"(c) server ceiling         {c:6.1f} queries/min", flush=True)
+    b, summary = ours(srv.base_url, sets[1], args.slots)
+    print(f"(b) archivesrag gen_query  {b:6.1f} queries/min   [{summary}]", flush=True)
+    print(f"ratio (b)/(c) = {b / c:.2f}  (target >= 0.9)")
+    print(f"ratio (b)/(a) = {b / a:.2f}  (target >= 2.0)")
+
+
+if __name__ == "__main__":
+    main()
