@@ -53,7 +53,7 @@ def parse_args() -> QueryGenArgs:
         default=None,
         help="with --filter_model: also drop queries whose passage wins by more than this",
     )
-    return QueryGenArgs(**vars(ap.parse_args()))  # fmt: skip
+    return QueryGenArgs(**vars(ap.parse_args()))
 
 
 def main() -> None:

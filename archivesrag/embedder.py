@@ -99,6 +99,16 @@ def resolve_model(name_or_path: str) -> str:
     )
 
 
+def default_embedding_model() -> str:
+    """The seed's ``mixedbread-ai/mxbai-embed-large-v1`` when it is cached or the Hub answers, else the bundled
+    all-MiniLM-L6-v2 -- always with a log line saying which."""
+    if _is_cached(SEED_DEFAULT) or hub_reachable():
+        log.info("embedding model: %s (the seed's default)", SEED_DEFAULT)
+        return SEED_DEFAULT
+    log.info("embedding model: bundled all-MiniLM-L6-v2 (%s is not cached and the Hub is unreachable)", SEED_DEFAULT)
+    return "bundled"
+
+
 def _is_cached(repo_id: str) -> bool:
     try:
         from huggingface_hub import try_to_load_from_cache

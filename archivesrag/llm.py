@@ -173,6 +173,27 @@ def openai_strict_schema(schema: Any) -> Any:
     return schema
 
 
+class LoopLocal:
+    """One async client per running event loop.
+
+    An async HTTP client's pooled connections belong to the loop that opened them; reusing it from a later
+    ``asyncio.run()`` fails with "Event loop is closed". Stages call ``asyncio.run`` once per job, and a
+    process (the loop script, the app) may run several jobs with one LLM.
+    """
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._clients: dict[int, tuple[Any, Any]] = {}
+
+    def get(self) -> Any:
+        loop = asyncio.get_running_loop()
+        entry = self._clients.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            self._clients = {k: v for k, v in self._clients.items() if not v[0].is_closed()}
+            entry = self._clients[id(loop)] = (loop, self._factory())
+        return entry[1]
+
+
 class LLM(ABC):
     """A chat model behind one of the backends; create with :func:`get_llm`."""
 
@@ -239,7 +260,7 @@ class OpenAICompatLLM(LLM):
             )
         kwargs = dict(base_url=spec.base_url, api_key=key or "not-needed", timeout=timeout, max_retries=max_retries)
         self._client = openai.OpenAI(**kwargs)
-        self._aclient = openai.AsyncOpenAI(**kwargs)
+        self._aclients = LoopLocal(lambda: openai.AsyncOpenAI(**kwargs))
         self._openai = openai
 
     @property
@@ -303,7 +324,9 @@ class OpenAICompatLLM(LLM):
 
     async def _acreate(self, messages: Messages, schema: dict[str, Any] | None, opts: dict[str, Any]) -> str:
         try:
-            return self._text(await self._aclient.chat.completions.create(**self._kwargs(messages, schema, opts)))
+            return self._text(
+                await self._aclients.get().chat.completions.create(**self._kwargs(messages, schema, opts))
+            )
         except self._openai.OpenAIError as err:
             raise self._error(err) from None
 
@@ -353,7 +376,7 @@ class OllamaLLM(LLM):
 
         self._ollama = ollama
         self._client = ollama.Client(host=host, timeout=timeout)
-        self._aclient = ollama.AsyncClient(host=host, timeout=timeout)
+        self._aclients = LoopLocal(lambda: ollama.AsyncClient(host=host, timeout=timeout))
         self.host = str(self._client._client.base_url)
         self.num_ctx = num_ctx
         self.pull = pull
@@ -471,11 +494,11 @@ class OllamaLLM(LLM):
 
     async def achat(self, messages: Messages, **opts: Any) -> str:
         await asyncio.to_thread(self.check)
-        return self._text(await self._aretry(lambda: self._aclient.chat(**self._kwargs(messages, None, opts))))
+        return self._text(await self._aretry(lambda: self._aclients.get().chat(**self._kwargs(messages, None, opts))))
 
     async def achat_json(self, messages: Messages, schema: dict[str, Any], **opts: Any) -> dict[str, Any]:
         await asyncio.to_thread(self.check)
-        resp = await self._aretry(lambda: self._aclient.chat(**self._kwargs(messages, schema, opts)))
+        resp = await self._aretry(lambda: self._aclients.get().chat(**self._kwargs(messages, schema, opts)))
         return _parse_json(self._text(resp), schema, self.host)
 
     def stream(self, messages: Messages, **opts: Any) -> Iterator[str]:

@@ -319,8 +319,14 @@ def generate(args: QueryGenArgs, llm: LLM | None = None) -> QueryGenStats:
     spec = args.llm or default_llm_spec(prefer_openai=True)
     few_shot = args.few_shot if args.few_shot is not None else parse_spec(spec, args.model).backend != "openai"
     if llm is None:
-        llm = get_llm(spec, args.model, timeout=args.timeout, max_retries=args.max_retries,
-                      n_parallel=args.concurrency, n_ctx=4096)  # fmt: skip
+        llm = get_llm(
+            spec,
+            args.model,
+            timeout=args.timeout,
+            max_retries=args.max_retries,
+            n_parallel=args.concurrency,
+            n_ctx=4096,
+        )
     llm.check()
 
     raw_path = Path(args.output_file)

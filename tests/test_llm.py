@@ -220,3 +220,11 @@ def test_demo_answers_from_the_sample_with_sources(llama_server):
     answer, _, sources = proc.stdout.partition("Sources:")
     assert "six" in answer.lower()
     assert "[1] Constitution of the United States, Article I, Section 3" in sources
+
+
+def test_async_calls_work_across_event_loops(llama_server):
+    """Two jobs in one process, each with its own asyncio.run(), share one LLM object."""
+    llm = get_llm(llama_server, model="qwen", temperature=0, max_tokens=4)
+    first = asyncio.run(llm.achat("Say hi."))
+    second = asyncio.run(llm.achat("Say hi."))
+    assert first and second

@@ -1,0 +1,218 @@
+"""Ingest documents into an index: load, chunk, embed, store; incremental and one file at a time.
+
+Formats: PDF (pypdf, one record per page so citations can name the page), passages JSONL from scrape.py (url and
+title kept), ``.txt``/``.md``, ``.html``/``.htm``. Chunks come from LangChain's RecursiveCharacterTextSplitter.
+
+Incremental: a file whose bytes are unchanged since the last ingest is skipped; a changed file replaces its old
+chunks; a chunk whose text is already in the index is not stored twice. Each file is committed on its own, so a
+killed ingest keeps every file finished before it, and a rerun finishes the rest. A file that cannot be read
+(encrypted, scanned with no text layer, malformed, empty) gets one line and a count; the others go on.
+
+Example:
+    >>> report = ingest(["docs/"], "my-index", load_embedder("bundled"))
+    >>> report.summary()
+    '12 files: 10 indexed (431 chunks), 1 unchanged, 1 failed (encrypted 1)'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archivesrag.embedder import Embedder
+from archivesrag.errors import UserError
+from archivesrag.rag.store import Chunk, IndexStore
+from archivesrag.records import RecordError, read_passages, text_hash
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = {".pdf", ".jsonl", ".txt", ".md", ".html", ".htm"}
+
+
+class FileSkipped(Exception):
+    """A file that cannot be ingested; ``reason`` is a short category for the summary."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class Section:
+    """A loaded piece of a file before chunking (a PDF page, a passage, a whole text file)."""
+
+    text: str
+    page: int | None = None
+    url: str | None = None
+    title: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """Per-file outcome of one ingest run."""
+
+    indexed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    reasons: Counter[str] = field(default_factory=Counter)
+    chunks_added: int = 0
+    pages: int = 0
+
+    def summary(self) -> str:
+        n = len(self.indexed) + len(self.unchanged) + len(self.failed)
+        text = (
+            f"{n} files: {len(self.indexed)} indexed ({self.chunks_added} new chunks), {len(self.unchanged)} unchanged"
+        )
+        if self.failed:
+            text += (
+                f", {len(self.failed)} failed (" + ", ".join(f"{k} {v}" for k, v in sorted(self.reasons.items())) + ")"
+            )
+        return text
+
+
+def load_pdf(path: Path) -> list[Section]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except Exception:
+                ok = 0
+            if not ok:
+                raise FileSkipped("encrypted", "encrypted PDF (password needed); decrypt it first")
+        title = (reader.metadata.title if reader.metadata else None) or None
+        sections = [
+            Section(text=page.extract_text() or "", page=i + 1, title=title) for i, page in enumerate(reader.pages)
+        ]
+    except FileSkipped:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as err:
+        raise FileSkipped("malformed", f"not a readable PDF ({str(err).splitlines()[0][:100]})") from None
+    sections = [s for s in sections if s.text.strip()]
+    if not sections:
+        raise FileSkipped("no_text", "no text layer (a scanned PDF?); run OCR, e.g. ocrmypdf, first")
+    return sections
+
+
+def load_html(path: Path) -> list[Section]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(path.read_bytes(), "lxml")
+    for tag in soup(["script", "style", "nav", "header", "footer", "noscript"]):
+        tag.decompose()
+    title = soup.title.get_text(strip=True) if soup.title else None
+    return [Section(text=soup.get_text("\n", strip=True), title=title)]
+
+
+def load_file(path: Path) -> list[Section]:
+    """Sections of one file by its suffix; raises :class:`FileSkipped` when it cannot be used."""
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        sections = load_pdf(path)
+    elif suffix == ".jsonl":
+        try:
+            sections = [Section(text=p.text, page=p.page, url=p.url, title=p.title) for p in read_passages(path)]
+        except RecordError as err:
+            raise FileSkipped("malformed", str(err)) from None
+    elif suffix in (".html", ".htm"):
+        sections = load_html(path)
+    else:
+        try:
+            sections = [Section(text=path.read_text(encoding="utf-8"))]
+        except UnicodeDecodeError:
+            raise FileSkipped("malformed", "not UTF-8 text") from None
+    sections = [s for s in sections if s.text.strip()]
+    if not sections:
+        raise FileSkipped("empty", "no text in this file")
+    return sections
+
+
+def chunk_sections(source: str, sections: list[Section], chunk_size: int, chunk_overlap: int) -> list[Chunk]:
+    """Split sections into chunks that keep their page/url/title (never across pages)."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    chunks = []
+    for s in sections:
+        for piece in splitter.split_text(s.text):
+            chunks.append(
+                Chunk(
+                    text=piece,
+                    source=source,
+                    page=s.page,
+                    url=s.url,
+                    title=s.title,
+                    chunk_hash=text_hash(f"{s.url or ''}|{piece}"),
+                )
+            )
+    return chunks
+
+
+def expand_paths(paths: list[str | Path]) -> list[Path]:
+    """Files to ingest: given files, and supported files under given directories (sorted)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise UserError(f"{p}: no such file or directory")
+    return list(dict.fromkeys(f.resolve() for f in out))
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def ingest(
+    paths: list[str | Path],
+    index_dir: str | Path,
+    embedder: Embedder,
+    chunk_size: int = 1000,
+    chunk_overlap: int = 150,
+    show_progress: bool = True,
+) -> IngestReport:
+    """Ingest files and directories into the index at ``index_dir`` (created on first use)."""
+    from tqdm import tqdm
+
+    if chunk_overlap >= chunk_size:
+        raise UserError("--chunk_overlap must be smaller than --chunk_size")
+    files = expand_paths(paths)
+    store = IndexStore.open(index_dir, model_name=embedder.name, dim=embedder.dim)
+    report = IngestReport()
+    try:
+        for path in tqdm(files, desc="ingest", unit="file", disable=not show_progress):
+            source = str(path)
+            digest = file_digest(path)
+            if store.file_hash(source) == digest:
+                report.unchanged.append(source)
+                continue
+            try:
+                sections = load_file(path)
+            except FileSkipped as err:
+                report.failed[source] = f"{err.reason}: {err}"
+                report.reasons[err.reason] += 1
+                log.warning("%s: skipped, %s", path, err)
+                continue
+            chunks = chunk_sections(source, sections, chunk_size, chunk_overlap)
+            vecs = embedder.encode_passages([c.text for c in chunks])
+            report.chunks_added += store.replace_source(source, digest, chunks, vecs)
+            report.pages += len(sections)
+            report.indexed.append(source)
+        store.flush()
+    finally:
+        store.close()
+    log.info("ingest into %s: %s", index_dir, report.summary())
+    return report

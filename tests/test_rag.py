@@ -1,0 +1,230 @@
+"""rag.py / archivesrag.rag: safe persistent index, incremental ingest, grounded answers with citations."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from corpus import stdlib_paragraphs
+from pdfs import encrypted_pdf, malformed_pdf, sample_passages, scanned_pdf, text_pdf, two_column_pdf
+
+from archivesrag.errors import UserError
+from archivesrag.llm import get_llm
+from archivesrag.rag import ArchivesRetriever, IndexStore, Searcher, answer, ingest
+from archivesrag.rag.chain import NO_CONTEXT
+
+ROOT = Path(__file__).resolve().parents[1]
+SENATE = "How old must a Senator be, and for how many years is a Senator chosen?"
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("docs")
+    texts = [p["text"] for p in sample_passages()]
+    text_pdf(d / "constitution.pdf", texts[:4])  # page 2 is Article I, Section 3 (the Senate)
+    two_column_pdf(d / "columns.pdf", texts[4:])
+    scanned_pdf(d / "scanned.pdf", texts[0])
+    encrypted_pdf(d / "locked.pdf", d / "constitution.pdf")
+    malformed_pdf(d / "broken.pdf", d / "constitution.pdf")
+    (d / "passages.jsonl").write_text(
+        json.dumps(
+            {
+                "text": "The Library of Congress holds the papers of many presidents, including George Washington.",
+                "url": "https://example.org/loc",
+                "title": "LoC",
+            }
+        )
+        + "\n"
+    )
+    (d / "notes.md").write_text("# Notes\n\nThe First Amendment protects freedom of speech and of the press.\n")
+    return d
+
+
+@pytest.fixture
+def index(tmp_path, docs, embedder):
+    report = ingest([docs], tmp_path / "index", embedder, chunk_size=600, chunk_overlap=60, show_progress=False)
+    return tmp_path / "index", report
+
+
+def test_ingest_reports_each_bad_file_and_goes_on(index):
+    _, report = index
+    assert sorted(Path(s).name for s in report.indexed) == [
+        "columns.pdf",
+        "constitution.pdf",
+        "notes.md",
+        "passages.jsonl",
+    ]
+    reasons = {Path(s).name: why.split(":")[0] for s, why in report.failed.items()}
+    assert reasons == {"locked.pdf": "encrypted", "scanned.pdf": "no_text", "broken.pdf": "malformed"}
+
+
+def test_cosine_scores_best_first_and_right_page(index, embedder):
+    path, _ = index
+    hits = Searcher(IndexStore.open(path), embedder).search(SENATE, k=3)
+    assert [round(h.score, 5) for h in hits] == sorted((round(h.score, 5) for h in hits), reverse=True)
+    assert Path(hits[0].chunk.source).name == "constitution.pdf" and hits[0].chunk.page == 2
+    direct = float(embedder.encode_queries([SENATE])[0] @ embedder.encode_passages([hits[0].chunk.text])[0])
+    assert hits[0].score == pytest.approx(direct, abs=1e-4)  # inner product of normalised vectors = cosine
+
+
+def test_persistence_round_trip(index, embedder):
+    path, _ = index
+    first = [(h.chunk.id, round(h.score, 5)) for h in Searcher(IndexStore.open(path), embedder).search(SENATE)]
+    reopened = IndexStore.open(path)
+    assert [(h.chunk.id, round(h.score, 5)) for h in Searcher(reopened, embedder).search(SENATE)] == first
+    assert (path / "index.faiss").exists() and not list(path.glob("*.pkl"))
+
+
+def test_reingest_adds_nothing(index, docs, embedder):
+    path, _ = index
+    before = IndexStore.open(path).count()
+    again = ingest([docs], path, embedder, chunk_size=600, chunk_overlap=60, show_progress=False)
+    assert again.chunks_added == 0 and len(again.unchanged) == 4 and IndexStore.open(path).count() == before
+
+
+def test_changed_file_replaces_its_chunks(tmp_path, embedder):
+    doc = tmp_path / "policy.md"
+    doc.write_text("Records are kept for seven years before destruction.")
+    ingest([doc], tmp_path / "idx", embedder, show_progress=False)
+    doc.write_text("Records are transferred to the national archives after twenty five years.")
+    report = ingest([doc], tmp_path / "idx", embedder, show_progress=False)
+    store = IndexStore.open(tmp_path / "idx")
+    _, texts = store.all_texts()
+    assert report.indexed == [str(doc.resolve())] and texts == [doc.read_text()]
+    assert store.faiss().ntotal == 1
+
+
+def test_wrong_embedding_model_is_a_clear_error(index):
+    path, _ = index
+    with pytest.raises(UserError, match="was built with embedding model 'bundled'"):
+        IndexStore.open(path, model_name="BAAI/bge-small-en-v1.5")
+
+
+def test_tampered_files_execute_nothing(index, embedder, tmp_path):
+    path, _ = index
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (path / "index.faiss").write_bytes(pickle.dumps(Exploit()))
+    (path / "index.pkl").write_bytes(pickle.dumps(Exploit()))
+    hits = Searcher(IndexStore.open(path), embedder).search(SENATE)
+    assert hits and hits[0].chunk.page == 2 and not marker.exists()  # rebuilt from SQLite, never unpickled
+    (path / "chunks.sqlite").write_bytes(b"garbage" * 100)
+    for extra in path.glob("chunks.sqlite-*"):
+        extra.unlink()
+    with pytest.raises(UserError, match="not a readable index database"):
+        IndexStore.open(path)
+    assert not marker.exists()
+
+
+def test_no_relevant_context_makes_no_llm_call(index, embedder):
+    path, _ = index
+    dead_llm = get_llm("http://127.0.0.1:9/v1", model="m", max_retries=0)  # would raise if called
+    result = answer(
+        "What is a good recipe for banana bread with walnuts?",
+        Searcher(IndexStore.open(path), embedder),
+        dead_llm,
+        min_score=0.3,
+    )
+    assert not result.found and "".join(result.stream) == NO_CONTEXT and result.sources == []
+
+
+def test_retriever_works_in_an_lcel_chain(index, embedder):
+    from langchain_core.runnables import RunnableLambda
+
+    path, _ = index
+    retriever = ArchivesRetriever(searcher=Searcher(IndexStore.open(path), embedder), k=2)
+    chain = retriever | RunnableLambda(lambda docs: [d.metadata["label"] for d in docs])
+    labels = chain.invoke(SENATE)
+    assert labels[0] == "constitution.pdf, page 2" and len(labels) == 2
+
+
+def test_hybrid_and_mmr_return_ranked_sources(index, embedder):
+    path, _ = index
+    store = IndexStore.open(path)
+    hybrid = Searcher(store, embedder, hybrid=True).search("Library of Congress papers of George Washington", k=3)
+    assert hybrid[0].chunk.url == "https://example.org/loc"
+    mmr = Searcher(store, embedder, mmr=True).search(SENATE, k=3)
+    assert len({h.chunk.id for h in mmr}) == 3 and mmr[0].chunk.page == 2
+
+
+def test_answer_cites_the_right_page(index, embedder, llama_server):
+    path, _ = index
+    result = answer(SENATE, Searcher(IndexStore.open(path), embedder), get_llm(llama_server, model="q"), k=2)
+    text = "".join(result.stream)
+    assert result.found and result.sources[0]["label"] == "constitution.pdf, page 2"
+    assert "thirty" in text.lower() or "30" in text
+
+
+def cli(*argv, **kw):
+    return subprocess.run(
+        [sys.executable, "rag.py", *argv], cwd=ROOT, capture_output=True, text=True, timeout=600, **kw
+    )
+
+
+def test_cli_ingest_and_ask_json(docs, tmp_path, llama_server):
+    idx = tmp_path / "idx"
+    proc = cli("ingest", "--index", str(idx), "--embedding_model", "bundled", str(docs))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "4 indexed" in proc.stdout and "3 failed" in proc.stdout
+    assert sum(line.startswith("skipped ") for line in proc.stderr.splitlines()) == 3
+    proc = cli("ask", "--index", str(idx), "--llm", llama_server, "--json", SENATE)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["found"] and out["answer"] and out["sources"][0]["page"] == 2
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    proc = cli("ask", "--index", str(tmp_path / "none"), "question")
+    assert proc.returncode == 2 and "no index here" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("ingest", "--index", str(tmp_path / "i"), "--embedding_model", "bundled", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "no such file or directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_kill_9_during_ingest_leaves_a_consistent_index(tmp_path, embedder):
+    docs = tmp_path / "many"
+    docs.mkdir()
+    paras = stdlib_paragraphs(600)
+    for i in range(30):
+        (docs / f"doc{i:02d}.txt").write_text("\n\n".join(paras[i * 20 : (i + 1) * 20]))
+    idx = tmp_path / "idx"
+    proc = subprocess.Popen(
+        [sys.executable, "rag.py", "ingest", "--index", str(idx), "--embedding_model", "bundled", str(docs)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (idx / "chunks.sqlite").exists():
+            with sqlite3.connect(idx / "chunks.sqlite") as db:
+                try:
+                    if db.execute("SELECT COUNT(*) FROM files").fetchone()[0] >= 3:
+                        break
+                except sqlite3.OperationalError:
+                    pass
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    store = IndexStore.open(idx)
+    done = store.sources()
+    assert 3 <= len(done) < 30
+    per_source = dict(store.db.execute("SELECT source, COUNT(*) FROM chunks GROUP BY source").fetchall())
+    assert set(per_source) == set(done)  # no chunks from a half-ingested file
+    assert store.faiss().ntotal == store.count()
+    assert Searcher(store, embedder).search("regular expression", k=1)
+    report = ingest([docs], idx, embedder, show_progress=False)
+    assert len(report.unchanged) == len(done) and len(report.indexed) == 30 - len(done)
+    final = IndexStore.open(idx)
+    assert len(final.sources()) == 30 and final.faiss().ntotal == final.count()
