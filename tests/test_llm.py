@@ -202,7 +202,7 @@ def test_real_ollama_when_available():
     assert llm.chat_json("Write a search query about archives.", QUERY_SCHEMA)["query"]
 
 
-def test_demo_answers_from_the_sample_with_sources(llama_server):
+def test_demo_answers_from_the_sample_with_sources(llama_server, tmp_path):
     """The README's demo path, end to end: sample passages, bundled embedder, a real LLM, numbered sources."""
     import subprocess
     import sys
@@ -210,7 +210,15 @@ def test_demo_answers_from_the_sample_with_sources(llama_server):
 
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run(
-        [sys.executable, "demo.py", "How long is a senator's term?", "--llm", llama_server],
+        [
+            sys.executable,
+            "demo.py",
+            "How long is a senator's term?",
+            "--llm",
+            llama_server,
+            "--index",
+            str(tmp_path / "i"),
+        ],
         cwd=root,
         capture_output=True,
         text=True,
@@ -218,7 +226,7 @@ def test_demo_answers_from_the_sample_with_sources(llama_server):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     answer, _, sources = proc.stdout.partition("Sources:")
-    assert "six" in answer.lower()
+    assert "six" in answer.lower() or "6" in answer
     assert "[1] Constitution of the United States, Article I, Section 3" in sources
 
 
