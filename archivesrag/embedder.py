@@ -12,6 +12,10 @@ Every stage that embeds text (mining, evaluation, training's base model, the RAG
 Vectors are always L2-normalised float32, so inner product is cosine similarity (what FAISS ``IndexFlatIP``
 and the seed's ``--normlized True`` expect).
 
+Precision: on a CPU with native bf16 (AMX or AVX512-BF16, e.g. Xeon Sapphire Rapids and newer) encoding runs under
+bf16 autocast: measured here 2.7-2.8x faster for all-MiniLM-L6-v2 than fp32, with every vector's cosine to its
+fp32 twin >= 0.9999. Elsewhere it stays fp32. ``ARCHIVESRAG_PRECISION=fp32`` (or ``precision="fp32"``) turns it off.
+
 Example:
     >>> emb = load_embedder("bundled")
     >>> q = emb.encode_queries(["who funds InterPARES?"])
@@ -134,6 +138,7 @@ class Embedder:
     name: str
     query_instruction: str = ""
     batch_size: int = 64
+    precision: str = "fp32"
 
     @property
     def dim(self) -> int:
@@ -150,13 +155,14 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if show_progress is None:
             show_progress = len(texts) > 4 * self.batch_size
-        vecs = self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=show_progress,
-        )
+        with autocast(self.precision):
+            vecs = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show_progress,
+            )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def encode_queries(self, queries: list[str], show_progress: bool | None = None) -> np.ndarray:
@@ -167,6 +173,33 @@ class Embedder:
         return self.encode(passages, show_progress, desc="passages")
 
 
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs whose bf16 matmuls are native (AMX tiles or AVX512-BF16)."""
+    import torch
+
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def pick_precision(device: str, precision: str = "auto") -> str:
+    """``auto``: bf16 on a CPU with native bf16, else fp32; ``ARCHIVESRAG_PRECISION`` overrides ``auto``."""
+    precision = os.environ.get("ARCHIVESRAG_PRECISION", precision) if precision == "auto" else precision
+    if precision not in ("auto", "fp32", "bf16"):
+        raise UserError(f"precision {precision!r}: use auto, fp32 or bf16")
+    if precision == "auto":
+        return "bf16" if device == "cpu" and cpu_has_native_bf16() else "fp32"
+    return precision
+
+
+def autocast(precision: str):
+    """bf16 autocast on CPU for ``precision == "bf16"``, else nothing."""
+    import contextlib
+
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
+
 def load_embedder(
     name_or_path: str,
     device: str | None = None,
@@ -174,6 +207,7 @@ def load_embedder(
     batch_size: int = 64,
     max_seq_length: int | None = None,
     fp16: bool = False,
+    precision: str = "auto",
 ) -> Embedder:
     """Load an embedding model by local path, ``"bundled"`` or HF id (see module docstring).
 
@@ -184,6 +218,7 @@ def load_embedder(
         batch_size: encode batch size.
         max_seq_length: truncate inputs to this many tokens (model default when None).
         fp16: half precision weights (GPU only; ignored with a warning on CPU).
+        precision: ``auto`` (bf16 autocast on CPUs with native bf16, else fp32), ``fp32`` or ``bf16``.
     """
     from sentence_transformers import SentenceTransformer
 
@@ -203,10 +238,12 @@ def load_embedder(
             model.half()
         else:
             log.warning("--fp16 needs a GPU; encoding in fp32 on %s", dev)
-    log.info(
-        "embedding model %s loaded on %s (dim %s)",
-        name_or_path,
-        dev,
-        (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)(),
+    emb = Embedder(
+        model=model,
+        name=name_or_path,
+        query_instruction=query_instruction,
+        batch_size=batch_size,
+        precision=pick_precision(dev, precision),
     )
-    return Embedder(model=model, name=name_or_path, query_instruction=query_instruction, batch_size=batch_size)
+    log.info("embedding model %s loaded on %s (dim %d, %s)", name_or_path, dev, emb.dim, emb.precision)
+    return emb

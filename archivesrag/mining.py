@@ -114,15 +114,15 @@ def dedup(texts: list[str]) -> list[str]:
 
 
 class EmbeddingCache:
-    """Passage vectors on disk, keyed by (model, max length) and text hash; numpy files, never pickles.
+    """Passage vectors on disk, keyed by (model, max length, precision) and text hash; numpy files, never pickles.
 
-    Layout: ``DIR/<model key>/shard-N.npy`` + ``shard-N.keys`` (one text hash a line). New vectors go to a new
-    shard, written atomically, so a killed run loses at most the shard it was writing.
+    Layout: ``DIR/<key>/shard-N.npy`` + ``shard-N.keys`` (one text hash a line). New vectors go to a new shard,
+    written atomically, so a killed run loses at most the shard it was writing.
     """
 
-    def __init__(self, root: str | Path, model_name: str, max_seq_length: int) -> None:
+    def __init__(self, root: str | Path, model_name: str, max_seq_length: int, precision: str = "fp32") -> None:
         resolved = Path(resolve_model(model_name))
-        ident = f"{resolved.resolve() if resolved.exists() else model_name}|{max_seq_length}"
+        ident = f"{resolved.resolve() if resolved.exists() else model_name}|{max_seq_length}|{precision}"
         weights = sorted(resolved.glob("*.safetensors")) + sorted(resolved.glob("*.bin")) if resolved.exists() else []
         ident += "".join(f"|{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights)
         self.dir = Path(root) / hashlib.sha256(ident.encode()).hexdigest()[:16]
@@ -250,7 +250,9 @@ def mine(args: MiningArgs, embedder: Embedder | None = None) -> MiningStats:
         fp16=args.fp16,
     )
     if args.embedding_cache:
-        pool_vecs = EmbeddingCache(args.embedding_cache, args.model_name_or_path, emb.max_seq_length).encode(emb, pool)
+        pool_vecs = EmbeddingCache(
+            args.embedding_cache, args.model_name_or_path, emb.max_seq_length, emb.precision
+        ).encode(emb, pool)
     else:
         pool_vecs = emb.encode_passages(pool, show_progress=True)
     query_vecs = emb.encode_queries([ex.query for ex in examples], show_progress=True)

@@ -6,7 +6,9 @@ three ways, in one run, each on its own passages (so no run profits from another
   (b) archivesrag's gen_query (concurrency = slots, schema, validation, resumable writes);
   (c) the server's ceiling: raw concurrent requests (same prompts and schema), no validation, no writes.
 Target (issue 4): (b) >= 0.9 x (c) and (b) >= 2 x (a) when the server has >= 4 slots.
-Queries/min counts valid queries written for (b), answers received for (a) and (c).
+Queries/min counts answers received for (a) and (c); for (b) both the requests it made per minute (the
+client's overhead against the same ceiling) and the valid queries it wrote per minute (what a user gets after
+validation re-asks and skips, which depend on the model).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def ceiling(llm, texts: list[str], slots: int) -> float:
     return len(texts) / (time.perf_counter() - t0) * 60
 
 
-def ours(url: str, texts: list[str], slots: int) -> tuple[float, str]:
+def ours(url: str, texts: list[str], slots: int) -> tuple[float, float, str]:
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "passages.jsonl"
         src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
@@ -66,13 +68,14 @@ def ours(url: str, texts: list[str], slots: int) -> tuple[float, str]:
         t0 = time.perf_counter()
         stats = generate(args)
         dt = time.perf_counter() - t0
-    return stats.written / dt * 60, stats.summary()
+    requests = stats.written + sum(stats.skipped.values()) + stats.retries
+    return requests / dt * 60, stats.written / dt * 60, stats.summary()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--slots", type=int, default=4)
-    ap.add_argument("--passages", type=int, default=12, help="passages per run (three disjoint sets)")
+    ap.add_argument("--passages", type=int, default=32, help="passages per run (three disjoint sets)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -87,10 +90,11 @@ def main() -> None:
     print(f"(a) serial client          {a:6.1f} queries/min", flush=True)
     c = ceiling(llm, sets[2], args.slots)
     print(f"(c) server ceiling         {c:6.1f} queries/min", flush=True)
-    b, summary = ours(srv.base_url, sets[1], args.slots)
-    print(f"(b) archivesrag gen_query  {b:6.1f} queries/min   [{summary}]", flush=True)
-    print(f"ratio (b)/(c) = {b / c:.2f}  (target >= 0.9)")
-    print(f"ratio (b)/(a) = {b / a:.2f}  (target >= 2.0)")
+    b_req, b_valid, summary = ours(srv.base_url, sets[1], args.slots)
+    print(f"(b) archivesrag gen_query  {b_req:6.1f} requests/min, {b_valid:6.1f} valid queries/min   [{summary}]")
+    print(f"ratio (b)/(c) = {b_req / c:.2f} in requests, {b_valid / c:.2f} in valid queries  (target >= 0.9)")
+    print(f"ratio (b)/(a) = {b_req / a:.2f} in requests, {b_valid / a:.2f} in valid queries  (target >= 2.0)")
+    print(f"server ceiling vs serial here: (c)/(a) = {c / a:.2f}")
 
 
 if __name__ == "__main__":

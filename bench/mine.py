@@ -21,12 +21,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
+from benchvenv import ensure_venv  # noqa: E402
 from corpus import stdlib_pairs, stdlib_paragraphs  # noqa: E402
 
 BENCH = ROOT / ".bench"
-FE_VENV = BENCH / "fe-venv"
 RANGE, COUNT = (2, 200), 15
 
 ST_SCRIPT = """
@@ -49,20 +50,11 @@ with open(out, "w") as f:
 
 
 def ensure_fe_venv() -> Path:
-    """FlagEmbedding 1.2.11 (the seed's version) needs transformers<5: it lives in its own venv."""
-    py = FE_VENV / "bin" / "python"
-    probe = [str(py), "-c", "import FlagEmbedding.baai_general_embedding.finetune.hn_mine"]
-    if py.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return py
-    print("creating", FE_VENV, "(FlagEmbedding==1.2.11, transformers<5)...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(FE_VENV)], check=True)
-    pip = [str(py), "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, "torch==2.13.0"], check=True)
-    subprocess.run(
-        [*pip, "FlagEmbedding==1.2.11", "transformers>=4.33,<5", "numpy<3", "faiss-cpu", "peft<0.14"], check=True
+    return ensure_venv(
+        "fe-venv",
+        ["FlagEmbedding==1.2.11", "transformers>=4.33,<5", "numpy<3", "faiss-cpu", "peft<0.14"],
+        "FlagEmbedding.baai_general_embedding.finetune.hn_mine",
     )
-    subprocess.run(probe, check=True)
-    return py
 
 
 def make_data(n_queries: int, n_pool: int, workdir: Path) -> tuple[Path, Path]:

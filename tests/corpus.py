@@ -18,7 +18,8 @@ SKIP_DIRS = {"test", "tests", "idle_test", "site-packages", "__pycache__", "lib2
 def _docstrings() -> Iterator[str]:
     root = Path(sysconfig.get_paths()["stdlib"])
     for path in sorted(root.rglob("*.py")):
-        if SKIP_DIRS & set(path.relative_to(root).parts):
+        parts = path.relative_to(root).parts
+        if SKIP_DIRS & set(parts) or any(part.startswith("_") for part in parts):  # private modules: internal notes
             continue
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))

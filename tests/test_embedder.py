@@ -60,3 +60,23 @@ def test_missing_local_dir_and_file_are_errors(tmp_path):
 def test_directory_that_is_not_a_model_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="cannot load as a sentence-transformers model"):
         load_embedder(str(tmp_path), device="cpu")
+
+
+def test_bf16_autocast_matches_fp32_vectors(minilm_path):
+    """Where the CPU has native bf16 we encode under autocast; the vectors must stay the same to 1e-4 cosine."""
+    texts = ["Records management in the cloud.", "The Senate shall be composed of two Senators from each State."]
+    fp32 = load_embedder(str(minilm_path), device="cpu", precision="fp32")
+    bf16 = load_embedder(str(minilm_path), device="cpu", precision="bf16")
+    assert fp32.precision == "fp32" and bf16.precision == "bf16"
+    cos = np.sum(fp32.encode_passages(texts) * bf16.encode_passages(texts), axis=1)
+    assert np.all(cos > 0.999)
+
+
+def test_precision_env_override_and_bad_value(monkeypatch, minilm_path):
+    from archivesrag.embedder import pick_precision
+
+    monkeypatch.setenv("ARCHIVESRAG_PRECISION", "fp32")
+    assert pick_precision("cpu") == "fp32"
+    assert pick_precision("cuda") == "fp32"
+    with pytest.raises(UserError, match="use auto, fp32 or bf16"):
+        pick_precision("cpu", "int4")

@@ -1,0 +1,27 @@
+"""Baseline tools that cannot live in our venv (FlagEmbedding 1.2.11 needs transformers<5; LangChain's FAISS store
+lives in langchain-community) get a venv of their own under .bench/, built on first use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / ".bench"
+
+
+def ensure_venv(name: str, packages: list[str], probe_import: str) -> Path:
+    """Return the python of ``.bench/<name>``, creating it with torch==2.13.0 (the local CPU wheel, installed
+    first so nothing pulls a CUDA build) and ``packages`` unless ``import probe_import`` already works there."""
+    venv = BENCH / name
+    py = venv / "bin" / "python"
+    probe = [str(py), "-c", f"import {probe_import}"]
+    if py.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return py
+    print(f"creating {venv} ({', '.join(packages)})...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(py), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, "torch==2.13.0"], check=True)
+    subprocess.run([*pip, *packages], check=True)
+    subprocess.run(probe, check=True)
+    return py

@@ -1,0 +1,163 @@
+"""python bench/rag.py [--pdfs 24] [--pages 10] [--chunks 100000]
+
+Two numbers for the RAG core (issue 7), in one run:
+1. Ingest pages/s on the same PDFs and model (bundled all-MiniLM-L6-v2, chunks of 1000/150 characters):
+   `rag.py ingest` vs the LangChain baseline (PyPDFLoader + RecursiveCharacterTextSplitter +
+   FAISS.from_documents with HuggingFaceEmbeddings, in its own venv under .bench/, created on first use).
+   Both run as fresh processes, so model loading counts for both. Target: >= 1.5x the baseline.
+2. Query latency at 100k chunks (embed the question + search + fetch the chunks; no LLM): p50 and p95 over 200
+   questions. The 100k vectors are the real embeddings of ~6,600 stdlib docstring paragraphs, each repeated with
+   small noise (search cost depends on the count, not on the content). Target: p50 <= 15 ms.
+
+Real text: the PDFs are typeset (fpdf2) from Python standard library docstrings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+from benchvenv import ensure_venv  # noqa: E402
+from corpus import stdlib_pairs, stdlib_paragraphs  # noqa: E402
+from pdfs import text_pdf  # noqa: E402
+
+LANGCHAIN_SCRIPT = """
+import sys
+from pathlib import Path
+from langchain_community.document_loaders import PyPDFLoader
+from langchain_community.vectorstores import FAISS
+from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+model, pdf_dir, out = sys.argv[1:]
+docs = [d for p in sorted(Path(pdf_dir).glob("*.pdf")) for d in PyPDFLoader(str(p)).load()]
+chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=150).split_documents(docs)
+emb = HuggingFaceEmbeddings(model_name=model, encode_kwargs={"normalize_embeddings": True})
+FAISS.from_documents(chunks, emb).save_local(out)
+print(len(docs), len(chunks))
+"""
+
+
+def ensure_lc_venv() -> Path:
+    return ensure_venv(
+        "lc-venv",
+        ["langchain-community", "langchain-huggingface", "sentence-transformers", "faiss-cpu", "pypdf"],
+        "langchain_community, langchain_huggingface, faiss",
+    )
+
+
+def make_pdfs(d: Path, n: int, pages: int) -> int:
+    paras = stdlib_paragraphs()
+    k = 0
+    for i in range(n):
+        page_texts = []
+        for _ in range(pages):
+            page_texts.append("\n\n".join(paras[k % len(paras) : k % len(paras) + 4]))
+            k += 4
+        text_pdf(d / f"doc{i:03d}.pdf", page_texts, title=f"Document {i}")
+    return n * pages
+
+
+def timed(name: str, cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
+    return dt
+
+
+def ingest_bench(model: str, n_pdfs: int, pages: int) -> None:
+    lc_py = ensure_lc_venv()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "pdfs").mkdir()
+        total = make_pdfs(d / "pdfs", n_pdfs, pages)
+        print(f"ingest: {n_pdfs} PDFs, {total} pages, all-MiniLM-L6-v2, chunks 1000/150", flush=True)
+        ours = timed(
+            "rag.py",
+            [
+                sys.executable,
+                "rag.py",
+                "ingest",
+                "--index",
+                str(d / "ours"),
+                "--embedding_model",
+                model,
+                str(d / "pdfs"),
+            ],
+        )
+        print(f"  archivesrag rag.py ingest   {total / ours:6.1f} pages/s  ({ours:.1f} s)", flush=True)
+        lc = timed("langchain", [str(lc_py), "-c", LANGCHAIN_SCRIPT, model, str(d / "pdfs"), str(d / "lc")])
+        print(f"  LangChain baseline          {total / lc:6.1f} pages/s  ({lc:.1f} s)", flush=True)
+        print(f"  ratio = {lc / ours:.2f}x  (target >= 1.5)", flush=True)
+
+
+def latency_bench(n_chunks: int) -> None:
+    from archivesrag.embedder import load_embedder
+    from archivesrag.rag import IndexStore, Searcher
+    from archivesrag.rag.store import Chunk
+    from archivesrag.records import text_hash
+
+    emb = load_embedder("bundled")
+    paras = stdlib_paragraphs()
+    base = emb.encode_passages(paras, show_progress=True)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = IndexStore.open(Path(tmp) / "idx", model_name="bundled", dim=emb.dim)
+        made, batch = 0, 5000
+        while made < n_chunks:
+            n = min(batch, n_chunks - made)
+            idx = np.arange(made, made + n) % len(paras)
+            vecs = base[idx] + rng.normal(0, 0.02, (n, emb.dim)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            chunks = [
+                Chunk(text=paras[i], source=f"part{made // batch}", chunk_hash=text_hash(f"{j}|{paras[i]}"))
+                for j, i in zip(range(made, made + n), idx, strict=True)
+            ]
+            store.replace_source(f"part{made // batch}", str(made), chunks, vecs)
+            made += n
+        store.flush()
+        searcher = Searcher(store, emb)
+        questions = [q for q, _ in stdlib_pairs(201)]
+        searcher.search(questions[0])  # warm-up: loads the FAISS file
+        times = []
+        for q in questions[1:]:
+            t0 = time.perf_counter()
+            hits = searcher.search(q, k=4)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert len(hits) == 4
+        p50, p95 = np.percentile(times, [50, 95])
+        print(
+            f"query latency at {store.count()} chunks (embed + search + fetch, k=4): p50 {p50:.1f} ms, "
+            f"p95 {p95:.1f} ms  (target p50 <= 15 ms)",
+            flush=True,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pdfs", type=int, default=24)
+    ap.add_argument("--pages", type=int, default=10)
+    ap.add_argument("--chunks", type=int, default=100_000)
+    ap.add_argument("--skip_ingest", action="store_true")
+    args = ap.parse_args()
+    from archivesrag.embedder import bundled_model_path
+
+    if not args.skip_ingest:
+        ingest_bench(str(bundled_model_path()), args.pdfs, args.pages)
+    latency_bench(args.chunks)
+
+
+if __name__ == "__main__":
+    main()
