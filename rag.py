@@ -31,6 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ing.add_argument("--chunk_size", type=int, default=1000, help="characters per chunk")
     ing.add_argument("--chunk_overlap", type=int, default=150)
+    ing.add_argument(
+        "--batch_chunks",
+        type=int,
+        default=256,
+        help="chunks embedded at once across files (lower it if memory is short)",
+    )
     ing.add_argument("paths", nargs="+", help="files or directories")
     ask = sub.add_parser("ask", help="answer a question from an index")
     ask.add_argument("--index", required=True)
@@ -56,7 +62,9 @@ def run_ingest(args: argparse.Namespace) -> int:
             name = IndexStore.open(args.index, create=False).model_name
         except UserError:
             name = default_embedding_model()
-    report = ingest(args.paths, args.index, load_embedder(name), args.chunk_size, args.chunk_overlap)
+    report = ingest(
+        args.paths, args.index, load_embedder(name), args.chunk_size, args.chunk_overlap, batch_chunks=args.batch_chunks
+    )
     for source, why in report.failed.items():
         print(f"skipped {source}: {why}", file=sys.stderr)
     print(report.summary())

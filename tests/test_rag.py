@@ -200,7 +200,18 @@ def test_kill_9_during_ingest_leaves_a_consistent_index(tmp_path, embedder):
         (docs / f"doc{i:02d}.txt").write_text("\n\n".join(paras[i * 20 : (i + 1) * 20]))
     idx = tmp_path / "idx"
     proc = subprocess.Popen(
-        [sys.executable, "rag.py", "ingest", "--index", str(idx), "--embedding_model", "bundled", str(docs)],
+        [
+            sys.executable,
+            "rag.py",
+            "ingest",
+            "--index",
+            str(idx),
+            "--embedding_model",
+            "bundled",
+            "--batch_chunks",
+            "16",
+            str(docs),
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -183,8 +183,13 @@ def ingest(
     chunk_size: int = 1000,
     chunk_overlap: int = 150,
     show_progress: bool = True,
+    batch_chunks: int = 256,
 ) -> IngestReport:
-    """Ingest files and directories into the index at ``index_dir`` (created on first use)."""
+    """Ingest files and directories into the index at ``index_dir`` (created on first use).
+
+    Args:
+        batch_chunks: embed this many chunks at once, across files (each file is still committed on its own).
+    """
     from tqdm import tqdm
 
     if chunk_overlap >= chunk_size:
@@ -192,6 +197,21 @@ def ingest(
     files = expand_paths(paths)
     store = IndexStore.open(index_dir, model_name=embedder.name, dim=embedder.dim)
     report = IngestReport()
+    # Chunks of several files are embedded together (small per-file batches waste the CPU), then each file is
+    # committed on its own: a kill loses at most the files still pending, and a rerun redoes just those.
+    pending: list[tuple[str, str, list[Chunk]]] = []
+
+    def commit_pending() -> None:
+        if not pending:
+            return
+        vecs = embedder.encode_passages([c.text for _, _, chunks in pending for c in chunks])
+        offset = 0
+        for source, digest, chunks in pending:
+            report.chunks_added += store.replace_source(source, digest, chunks, vecs[offset : offset + len(chunks)])
+            offset += len(chunks)
+            report.indexed.append(source)
+        pending.clear()
+
     try:
         for path in tqdm(files, desc="ingest", unit="file", disable=not show_progress):
             source = str(path)
@@ -206,11 +226,11 @@ def ingest(
                 report.reasons[err.reason] += 1
                 log.warning("%s: skipped, %s", path, err)
                 continue
-            chunks = chunk_sections(source, sections, chunk_size, chunk_overlap)
-            vecs = embedder.encode_passages([c.text for c in chunks])
-            report.chunks_added += store.replace_source(source, digest, chunks, vecs)
+            pending.append((source, digest, chunk_sections(source, sections, chunk_size, chunk_overlap)))
             report.pages += len(sections)
-            report.indexed.append(source)
+            if sum(len(chunks) for _, _, chunks in pending) >= batch_chunks:
+                commit_pending()
+        commit_pending()
         store.flush()
     finally:
         store.close()
