@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from benchvenv import ensure_venv  # noqa: E402
+from benchutil import ensure_venv, run_timed  # noqa: E402
 from corpus import stdlib_pairs, stdlib_paragraphs  # noqa: E402
 
 BENCH = ROOT / ".bench"
@@ -71,11 +69,7 @@ def make_data(n_queries: int, n_pool: int, workdir: Path) -> tuple[Path, Path]:
 
 
 def timed(name: str, cmd: list[str]) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
+    dt = run_timed(name, cmd, ROOT)
     print(f"{name:<34} {dt:8.1f} s", flush=True)
     return dt
 

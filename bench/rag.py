@@ -15,7 +15,6 @@ Real text: the PDFs are typeset (fpdf2) from Python standard library docstrings.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from benchvenv import ensure_venv  # noqa: E402
+from benchutil import ensure_venv, run_timed  # noqa: E402
 from corpus import stdlib_pairs, stdlib_paragraphs  # noqa: E402
 from pdfs import text_pdf  # noqa: E402
 
@@ -68,15 +67,6 @@ def make_pdfs(d: Path, n: int, pages: int) -> int:
     return n * pages
 
 
-def timed(name: str, cmd: list[str]) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
-    return dt
-
-
 def ingest_bench(model: str, n_pdfs: int, pages: int) -> None:
     lc_py = ensure_lc_venv()
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,21 +74,10 @@ def ingest_bench(model: str, n_pdfs: int, pages: int) -> None:
         (d / "pdfs").mkdir()
         total = make_pdfs(d / "pdfs", n_pdfs, pages)
         print(f"ingest: {n_pdfs} PDFs, {total} pages, all-MiniLM-L6-v2, chunks 1000/150", flush=True)
-        ours = timed(
-            "rag.py",
-            [
-                sys.executable,
-                "rag.py",
-                "ingest",
-                "--index",
-                str(d / "ours"),
-                "--embedding_model",
-                model,
-                str(d / "pdfs"),
-            ],
-        )
+        ours_cmd = [sys.executable, "rag.py", "ingest", "--index", str(d / "ours"), "--embedding_model", model]
+        ours = run_timed("rag.py", [*ours_cmd, str(d / "pdfs")], ROOT)
         print(f"  archivesrag rag.py ingest   {total / ours:6.1f} pages/s  ({ours:.1f} s)", flush=True)
-        lc = timed("langchain", [str(lc_py), "-c", LANGCHAIN_SCRIPT, model, str(d / "pdfs"), str(d / "lc")])
+        lc = run_timed("langchain", [str(lc_py), "-c", LANGCHAIN_SCRIPT, model, str(d / "pdfs"), str(d / "lc")], ROOT)
         print(f"  LangChain baseline          {total / lc:6.1f} pages/s  ({lc:.1f} s)", flush=True)
         print(f"  ratio = {lc / ours:.2f}x  (target >= 1.5)", flush=True)
 

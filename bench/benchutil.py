@@ -25,3 +25,15 @@ def ensure_venv(name: str, packages: list[str], probe_import: str) -> Path:
     subprocess.run([*pip, *packages], check=True)
     subprocess.run(probe, check=True)
     return py
+
+
+def run_timed(name: str, cmd: list[str], cwd: Path) -> float:
+    """Run one tool as a fresh process and return its wall time; a failure stops the bench with its stderr."""
+    import time
+
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
+    return dt
