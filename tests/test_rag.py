@@ -239,3 +239,16 @@ def test_kill_9_during_ingest_leaves_a_consistent_index(tmp_path, embedder):
     assert len(report.unchanged) == len(done) and len(report.indexed) == 30 - len(done)
     final = IndexStore.open(idx)
     assert len(final.sources()) == 30 and final.faiss().ntotal == final.count()
+
+
+def test_demo_with_missing_docs_is_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "demo.py", "--docs", str(tmp_path / "nope"), "--index", str(tmp_path / "i")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "no such file or directory" in errors[0]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "i").exists()
