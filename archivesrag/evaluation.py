@@ -25,7 +25,7 @@ import numpy as np
 
 from archivesrag.embedder import load_embedder
 from archivesrag.errors import UserError
-from archivesrag.records import iter_jsonl, read_passages, read_queries, text_hash, write_jsonl
+from archivesrag.records import atomic_write, iter_jsonl, read_passages, read_queries, text_hash, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +201,6 @@ def to_markdown(table: dict[str, dict[str, float]]) -> str:
 
 
 def write_report(table: dict[str, dict[str, float]], output: str | Path, n_queries: int, n_docs: int) -> None:
-    from archivesrag.records import atomic_write
-
     out = Path(output)
     with atomic_write(out) as f:
         json.dump({"queries": n_queries, "corpus": n_docs, "metrics": table}, f, indent=2)

@@ -31,7 +31,14 @@ import numpy as np
 
 from archivesrag.embedder import Embedder, load_embedder, resolve_model
 from archivesrag.errors import UserError
-from archivesrag.records import TrainingExample, read_passages, read_training_examples, text_hash, write_jsonl
+from archivesrag.records import (
+    TrainingExample,
+    atomic_write,
+    read_passages,
+    read_training_examples,
+    text_hash,
+    write_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +153,6 @@ class EmbeddingCache:
         return np.stack([self._vecs[k] for k in keys]).astype(np.float32)
 
     def _store(self, keys: list[str], vecs: np.ndarray) -> None:
-        from archivesrag.records import atomic_write
-
         n = len(list(self.dir.glob("shard-*.keys")))
         with atomic_write(self.dir / f"shard-{n:05d}.npy", "wb") as f:
             np.save(f, vecs, allow_pickle=False)

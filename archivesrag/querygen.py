@@ -34,7 +34,15 @@ from typing import Any
 from archivesrag.embedder import load_embedder
 from archivesrag.errors import UserError
 from archivesrag.llm import LLM, LLMError, LLMOutputError, default_llm_spec, get_llm, parse_spec
-from archivesrag.records import JsonlAppender, Passage, iter_jsonl, read_passages, read_queries, write_jsonl
+from archivesrag.records import (
+    JsonlAppender,
+    Passage,
+    iter_jsonl,
+    read_passages,
+    read_queries,
+    repair_torn_tail,
+    write_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +197,8 @@ def select_passages(passages: list[Passage], max_passages: int | None, seed: int
     """Unique passages (by key), or a seeded sample of ``max_passages`` of them."""
     unique = list({p.key: p for p in passages}.values())
     if max_passages is not None and max_passages < len(unique):
-        unique = sorted(random.Random(seed).sample(unique, max_passages), key=unique.index)
+        order = {p.key: i for i, p in enumerate(unique)}
+        unique = sorted(random.Random(seed).sample(unique, max_passages), key=lambda p: order[p.key])
     return unique
 
 
@@ -197,8 +206,7 @@ def existing_queries(path: Path) -> dict[str, list[str]]:
     """Queries already written per passage id (after repairing a torn tail)."""
     done: dict[str, list[str]] = {}
     if path.exists():
-        with JsonlAppender(path):  # repairs a torn last line
-            pass
+        repair_torn_tail(path)
         for _, obj in iter_jsonl(path):
             done.setdefault(str(obj.get("id")), []).append(str(obj.get("query", "")))
     return done

@@ -113,11 +113,12 @@ class Searcher:
                 for r, i in enumerate(ranking):
                     fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + r + 1)
             ranked = sorted(fused, key=fused.__getitem__, reverse=True)[: self.fetch_k]
-        scores = dict(zip(ranked, (self.store.vectors(ranked) @ qv).tolist(), strict=True)) if ranked else {}
+        vecs = self.store.vectors(ranked)
+        scores = dict(zip(ranked, (vecs @ qv).tolist(), strict=True))
         if self.mmr and ranked:
             from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-            picked = maximal_marginal_relevance(qv, self.store.vectors(ranked), lambda_mult=self.lambda_mult, k=k)
+            picked = maximal_marginal_relevance(qv, vecs, lambda_mult=self.lambda_mult, k=k)
             ranked = [ranked[i] for i in picked]
         chunks = self.store.get(ranked)
         if self._reranker is not None and chunks:
