@@ -238,6 +238,10 @@ def load_embedder(
             model.half()
         else:
             log.warning("--fp16 needs a GPU; encoding in fp32 on %s", dev)
+    if not query_instruction and (getattr(model, "prompts", None) or {}).get("query"):
+        # run.py saves --query_instruction_for_retrieval as the model's query prompt; use it unless told otherwise.
+        query_instruction = model.prompts["query"]
+        log.info("using the model's saved query instruction %r", query_instruction)
     emb = Embedder(
         model=model,
         name=name_or_path,

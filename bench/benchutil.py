@@ -27,13 +27,16 @@ def ensure_venv(name: str, packages: list[str], probe_import: str) -> Path:
     return py
 
 
-def run_timed(name: str, cmd: list[str], cwd: Path) -> float:
-    """Run one tool as a fresh process and return its wall time; a failure stops the bench with its stderr."""
+def run_timed(name: str, cmd: list[str], cwd: Path, log: Path | None = None) -> float:
+    """Run one tool as a fresh process and return its wall time; a failure stops the bench with its stderr.
+    With ``log``, stdout and stderr are also kept there (for metrics the tool prints)."""
     import time
 
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     dt = time.perf_counter() - t0
+    if log is not None:
+        log.write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
     return dt

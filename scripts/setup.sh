@@ -2,7 +2,7 @@
 # Set up ArchivesRAG in ./.venv (idempotent; pip's cache makes reruns fast).
 #
 #   bash scripts/setup.sh          # runtime: what the demo and the stage scripts need
-#   bash scripts/setup.sh --dev    # + test tools (pytest, ruff, playwright)
+#   bash scripts/setup.sh --dev    # + test tools (pytest, ruff, playwright), DeepSpeed, Debian's chromium
 #
 # torch is installed FIRST and pinned, because anything that pulls an unpinned torch makes pip fetch a
 # multi-GB CUDA build. Default: torch==2.13.0 (the CPU wheel on a CPU machine). On a GPU node set
@@ -31,6 +31,16 @@ fi
 
 if [ "$dev" = 1 ]; then
   "${pip[@]}" install -r requirements-dev.txt
+  # DeepSpeed ships as an sdist whose setup.py imports torch: build it against the torch installed above.
+  "${pip[@]}" install --no-build-isolation "deepspeed>=0.15"
+  # The browser tests drive Debian's chromium through playwright (never `playwright install`).
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      echo "note: /usr/bin/chromium is missing; browser tests will be skipped (apt-get install chromium)" >&2
+    fi
+  fi
 else
   "${pip[@]}" install -r requirements.txt
 fi
