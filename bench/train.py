@@ -2,7 +2,7 @@
 
 Fine-tuning throughput and quality, same data, model (bundled all-MiniLM-L6-v2), batch, group size, lengths and
 temperature, in one run: archivesrag's run.py vs the seed's own tool, FlagEmbedding 1.2.11
-(`torchrun -m FlagEmbedding.baai_general_embedding.finetune.run`, in its own venv with transformers<5, created
+(`torchrun -m FlagEmbedding.baai_general_embedding.finetune.run`, in its own venv with transformers<4.46, created
 under .bench/ on first use). Both run under `torchrun --nproc_per_node 1` on CPU.
 Target (issue 6): samples/s >= 1.0x FlagEmbedding's, and nDCG@10 on held-out documents within 1 point or better.
 
@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from benchutil import BENCH, ensure_venv, run_timed  # noqa: E402
 from corpus import stdlib_pairs  # noqa: E402
 
-FE_PACKAGES = ["FlagEmbedding==1.2.11", "transformers>=4.33,<5", "numpy<3", "faiss-cpu", "peft<0.14"]
+# FlagEmbedding 1.2.11's BiTrainer.compute_loss predates transformers 4.46's num_items_in_batch argument.
+FE_PACKAGES = ["FlagEmbedding==1.2.11", "transformers>=4.33,<4.46", "numpy<3", "faiss-cpu", "peft<0.14"]
 
 
 def prepare(work: Path, n_pairs: int, model: str) -> tuple[Path, Path]:
@@ -65,7 +66,7 @@ def main() -> None:
     model = str(bundled_model_path())
     work = BENCH / "train"
     work.mkdir(parents=True, exist_ok=True)
-    fe_py = ensure_venv("fe-venv", FE_PACKAGES, "FlagEmbedding.baai_general_embedding.finetune.run")
+    fe_py = ensure_venv("fe-train-venv", FE_PACKAGES, "FlagEmbedding.baai_general_embedding.finetune.run")
     mined, held_out = prepare(work, args.pairs, model)
     n_train = sum(1 for _ in mined.open())
     print(f"{n_train} training examples, batch {args.batch}, group 2, {args.epochs} epoch(s), all-MiniLM-L6-v2, CPU")

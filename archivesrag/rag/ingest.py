@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,13 +155,20 @@ def chunk_sections(source: str, sections: list[Section], chunk_size: int, chunk_
     return chunks
 
 
+def is_document(f: Path, root: Path) -> bool:
+    """A supported, non-hidden file under ``root``."""
+    hidden = any(part.startswith(".") for part in f.relative_to(root).parts)
+    return f.is_file() and f.suffix.lower() in SUFFIXES and not hidden
+
+
 def expand_paths(paths: list[str | Path]) -> list[Path]:
     """Files to ingest: given files, and supported files under given directories (sorted)."""
     out: list[Path] = []
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
+            # Hidden entries (.git, an index kept inside the data folder) are not documents.
+            out += sorted(f for f in p.rglob("*") if is_document(f, p))
         elif p.is_file():
             out.append(p)
         else:
@@ -184,11 +192,13 @@ def ingest(
     chunk_overlap: int = 150,
     show_progress: bool = True,
     batch_chunks: int = 256,
+    on_file: Callable[[int, int, str], None] | None = None,
 ) -> IngestReport:
     """Ingest files and directories into the index at ``index_dir`` (created on first use).
 
     Args:
         batch_chunks: embed this many chunks at once, across files (each file is still committed on its own).
+        on_file: called as ``on_file(done, total, name)`` before each file (the Gradio app shows it as progress).
     """
     from tqdm import tqdm
 
@@ -213,7 +223,9 @@ def ingest(
         pending.clear()
 
     try:
-        for path in tqdm(files, desc="ingest", unit="file", disable=not show_progress):
+        for done, path in enumerate(tqdm(files, desc="ingest", unit="file", disable=not show_progress)):
+            if on_file is not None:
+                on_file(done, len(files), path.name)
             source = str(path)
             digest = file_digest(path)
             if store.file_hash(source) == digest:
