@@ -15,11 +15,8 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
-import re
 import shutil
 import threading
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +28,7 @@ from archivesrag.errors import UserError
 from archivesrag.llm import LLM, default_llm_spec, get_llm
 from archivesrag.rag import IndexStore, Searcher, answer, ingest
 from archivesrag.rag.ingest import file_digest
+from archivesrag.records import safe_filename
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +86,6 @@ def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
     if not pairs:
         raise UserError(f"{value}: no user:password lines")
     return pairs
-
-
-def safe_filename(name: str) -> str:
-    """A name that is safe to create in the uploads folder: no directories, no leading dot, ASCII word chars.
-
-    Example:
-        >>> safe_filename("../../etc/My Report (final).PDF")
-        'My_Report_final_.pdf'
-    """
-    stem, suffix = os.path.splitext(os.path.basename(name.replace("\\", "/")))
-    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()  # Ünïcode -> Unicode
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:100] or "upload"
-    return f"{stem}{suffix.lower()}"
 
 
 @dataclass

@@ -27,7 +27,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -370,3 +372,16 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any]) -> int:
             f.write(json.dumps(_as_dict(r), ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+def safe_filename(name: str) -> str:
+    """A name that is safe to create in the uploads folder: no directories, no leading dot, ASCII word chars.
+
+    Example:
+        >>> safe_filename("../../etc/My Report (final).PDF")
+        'My_Report_final_.pdf'
+    """
+    stem, suffix = os.path.splitext(os.path.basename(name.replace("\\", "/")))
+    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()  # Ünïcode -> Unicode
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:100] or "upload"
+    return f"{stem}{suffix.lower()}"

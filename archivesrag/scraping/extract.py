@@ -1,0 +1,202 @@
+"""HTML -> title, links and passages with their heading path. Pure functions, so they run in worker processes.
+
+Parsing is lxml (the fast parser; BeautifulSoup's html.parser is the known bottleneck on link-heavy pages).
+Text comes from the config's ``search_contents`` selectors in document order; each h1-h6 met on the way updates
+the heading path that passages carry. When the selectors find nothing, trafilatura's main-content extraction
+takes over (``fallback``). Long sections are split on paragraph boundaries, never mid-paragraph unless a single
+paragraph is itself too long.
+
+Example:
+    >>> page = extract_page("<title>T</title><h1>A</h1><p>Some words here.</p>", "https://x.org/", min_chars=1)
+    >>> page.passages[0].headings, page.passages[0].text
+    (['A'], 'Some words here.')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urldefrag, urljoin
+
+HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+SKIP_TAGS = {"script", "style", "noscript", "template", "svg"}
+WS = re.compile(r"\s+")
+
+
+@dataclass
+class PagePassage:
+    text: str
+    headings: list[str]
+
+
+@dataclass
+class PageContent:
+    """What one HTML page yields; ``via`` says which extractor produced the passages."""
+
+    title: str | None
+    links: list[str] = field(default_factory=list)
+    passages: list[PagePassage] = field(default_factory=list)
+    via: str = "selectors"
+
+
+def _matches(el, selectors: list[dict[str, str]]) -> bool:
+    for sel in selectors:
+        if "tag" in sel and el.tag != sel["tag"].lower():
+            continue
+        if "class" in sel and sel["class"] not in (el.get("class") or "").split():
+            continue
+        if "style" in sel and sel["style"] not in (el.get("style") or ""):
+            continue
+        return True
+    return False
+
+
+def _text(el) -> str:
+    return WS.sub(" ", el.text_content()).strip()
+
+
+def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]]:
+    """(heading path, text) for each selected element in document order; nested matches are taken once."""
+    path: list[tuple[int, str]] = []
+    out: list[tuple[list[str], str]] = []
+    taken: set = set()
+    for el in root.iter():
+        if not isinstance(el.tag, str) or el.tag in SKIP_TAGS:
+            continue
+        if any(a in taken for a in el.iterancestors()):
+            continue
+        level = HEADINGS.get(el.tag)
+        if level:
+            title = _text(el)
+            path = [(lv, t) for lv, t in path if lv < level] + ([(level, title)] if title else [])
+            continue
+        if _matches(el, selectors):
+            taken.add(el)
+            text = _text(el)
+            if text:
+                out.append(([t for _, t in path], text))
+    return out
+
+
+def _drop_skipped(root) -> None:
+    for el in list(root.iter(*SKIP_TAGS)):
+        el.drop_tree()
+
+
+def pack(blocks: list[tuple[list[str], str]], max_chars: int, min_chars: int) -> list[PagePassage]:
+    """Merge consecutive blocks under one heading path up to ``max_chars``; split a longer block on sentences.
+
+    Example:
+        >>> [p.text for p in pack([(["H"], "a" * 5), (["H"], "b" * 5), (["I"], "c" * 5)], 12, 1)]
+        ['aaaaa\\nbbbbb', 'ccccc']
+    """
+    passages: list[PagePassage] = []
+    cur: list[str] = []
+    cur_path: list[str] | None = None
+
+    def flush() -> None:
+        text = "\n".join(cur).strip()
+        if len(text) >= min_chars:
+            passages.append(PagePassage(text, list(cur_path or [])))
+        cur.clear()
+
+    for path, text in blocks:
+        for piece in _split_long(text, max_chars):
+            if cur and (path != cur_path or sum(len(c) + 1 for c in cur) + len(piece) > max_chars):
+                flush()
+            cur_path = path
+            cur.append(piece)
+    if cur:
+        flush()
+    return passages
+
+
+def _split_long(text: str, max_chars: int) -> list[str]:
+    if len(text) <= max_chars:
+        return [text]
+    out, cur = [], ""
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        while len(sentence) > max_chars:  # a "sentence" with no full stop: cut at a space
+            cut = sentence.rfind(" ", 0, max_chars)
+            cut = cut if cut > 0 else max_chars
+            if cur:
+                out.append(cur)
+                cur = ""
+            out.append(sentence[:cut])
+            sentence = sentence[cut:].lstrip()
+        if cur and len(cur) + 1 + len(sentence) > max_chars:
+            out.append(cur)
+            cur = sentence
+        else:
+            cur = f"{cur} {sentence}".strip()
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _fallback_blocks(html: str) -> list[tuple[list[str], str]]:
+    """trafilatura's main text as markdown, turned back into (heading path, paragraph) blocks."""
+    import trafilatura
+
+    md = trafilatura.extract(html, output_format="markdown", include_comments=False, include_tables=True) or ""
+    path: list[tuple[int, str]] = []
+    out: list[tuple[list[str], str]] = []
+    for line in md.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        m = re.match(r"^(#{1,6})\s+(.*)$", line)
+        if m:
+            level = len(m.group(1))
+            path = [(lv, t) for lv, t in path if lv < level] + [(level, m.group(2).strip())]
+            continue
+        out.append(([t for _, t in path], WS.sub(" ", line.lstrip("-* ")).strip()))
+    return out
+
+
+def extract_links(root, base_url: str) -> list[str]:
+    """Absolute http(s) links without fragments, in page order, each once."""
+    base = root.find(".//base")
+    if base is not None and base.get("href"):
+        base_url = urljoin(base_url, base.get("href"))
+    seen: dict[str, None] = {}
+    for a in root.iter("a", "area"):
+        href = (a.get("href") or "").strip()
+        if not href or href.startswith(("javascript:", "mailto:", "tel:", "#")):
+            continue
+        url = urldefrag(urljoin(base_url, href))[0]
+        if url.startswith(("http://", "https://")):
+            seen.setdefault(url, None)
+    return list(seen)
+
+
+def extract_page(
+    html: str | bytes,
+    base_url: str,
+    selectors: list[dict[str, str]] | None = None,
+    max_chars: int = 1500,
+    min_chars: int = 40,
+    fallback: bool = True,
+) -> PageContent:
+    """Parse one page. ``base_url`` must be the URL the page was finally served from (after redirects)."""
+    import lxml.html
+    from lxml.etree import ParserError
+
+    from archivesrag.scraping.config import DEFAULT_SELECTORS
+
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (ParserError, ValueError):
+        return PageContent(title=None, via="none")
+    title_el = root.find(".//title")
+    title = _text(title_el) if title_el is not None else None
+    links = extract_links(root, base_url)
+    _drop_skipped(root)
+    body = root.find("body")
+    blocks = _blocks(body if body is not None else root, selectors or DEFAULT_SELECTORS)
+    via = "selectors"
+    if not blocks and fallback:
+        raw = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
+        blocks, via = _fallback_blocks(raw), "fallback"
+    passages = pack(blocks, max_chars, min_chars)
+    return PageContent(title=title or None, links=links, passages=passages, via=via if passages else "none")
