@@ -10,9 +10,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[1] / ".bench"
 
 
-def ensure_venv(name: str, packages: list[str], probe_import: str) -> Path:
+def ensure_venv(name: str, packages: list[str], probe_import: str, torch: bool = True) -> Path:
     """Return the python of ``.bench/<name>``, creating it with torch==2.13.0 (the local CPU wheel, installed
-    first so nothing pulls a CUDA build) and ``packages`` unless ``import probe_import`` already works there."""
+    first so nothing pulls a CUDA build; skipped when ``torch`` is False) and ``packages`` unless
+    ``import probe_import`` already works there."""
     venv = BENCH / name
     py = venv / "bin" / "python"
     probe = [str(py), "-c", f"import {probe_import}"]
@@ -21,7 +22,8 @@ def ensure_venv(name: str, packages: list[str], probe_import: str) -> Path:
     print(f"creating {venv} ({', '.join(packages)})...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(py), "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, "torch==2.13.0"], check=True)
+    if torch:
+        subprocess.run([*pip, "torch==2.13.0"], check=True)
     subprocess.run([*pip, *packages], check=True)
     subprocess.run(probe, check=True)
     return py

@@ -1,4 +1,4 @@
-"""python bench/train.py [--pairs 1000] [--epochs 1] [--batch 16]
+"""python bench/train.py [--pairs 1000] [--epochs 1] [--batch 16] [--seeds 3]
 
 Fine-tuning throughput and quality, same data, model (bundled all-MiniLM-L6-v2), batch, group size, lengths and
 temperature, in one run: archivesrag's run.py vs the seed's own tool, FlagEmbedding 1.2.11
@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seeds", type=int, default=3, help="training seeds; results are averaged (one seed is noisy)")
     args = ap.parse_args()
 
     from archivesrag.embedder import bundled_model_path
@@ -70,35 +71,49 @@ def main() -> None:
     mined, held_out = prepare(work, args.pairs, model)
     n_train = sum(1 for _ in mined.open())
     print(f"{n_train} training examples, batch {args.batch}, group 2, {args.epochs} epoch(s), all-MiniLM-L6-v2, CPU")
-    common = [
-        "--model_name_or_path", model, "--train_data", str(mined), "--learning_rate", "5e-5",
-        "--num_train_epochs", str(args.epochs), "--per_device_train_batch_size", str(args.batch),
-        "--dataloader_drop_last", "True", "--normlized", "True", "--temperature", "0.02", "--query_max_len", "32",
-        "--passage_max_len", "128", "--train_group_size", "2", "--logging_steps", "10", "--save_steps", "100000",
-        "--query_instruction_for_retrieval", "", "--report_to", "none", "--seed", "1",
-    ]
-    outputs, rates, walls = {}, {}, {}
-    for name, launcher in (
-        ("archivesrag run.py", [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "run.py"]),
-        ("FlagEmbedding 1.2.11", [str(fe_py), "-m", "torch.distributed.run", "--nproc_per_node", "1", "-m",
-                                  "FlagEmbedding.baai_general_embedding.finetune.run",
-                                  "--sentence_pooling_method", "mean"]),
-    ):
-        out = work / re.sub(r"\W+", "_", name)
-        log = work / f"{out.name}.log"
-        walls[name] = run_timed(name, [*launcher, *common, "--output_dir", str(out), "--overwrite_output_dir", "True"],
-                                cwd=ROOT, log=log)
-        rates[name] = samples_per_second(log.read_text())
-        outputs[name] = out
-        print(f"{name:22s} {rates[name]:6.2f} samples/s (HF Trainer), wall {walls[name]:.1f} s", flush=True)
-    table = evaluate_all(load_query_set(held_out), [model, *[str(p) for p in outputs.values()]], bm25=True)
-    base = table[model]["ndcg@10"]
-    print(f"\nnDCG@10 on {sum(1 for _ in held_out.open())} held-out queries: base {base:.2f}, BM25 "
-          f"{table['BM25']['ndcg@10']:.2f}")
-    for name, out in outputs.items():
-        print(f"  {name:22s} {table[str(out)]['ndcg@10']:.2f}")
-    ours, fe = (table[str(p)]["ndcg@10"] for p in outputs.values())
-    r_ours, r_fe = rates.values()
+    launchers = {
+        "archivesrag run.py": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "run.py"],
+        "FlagEmbedding 1.2.11": [str(fe_py), "-m", "torch.distributed.run", "--nproc_per_node", "1", "-m",
+                                 "FlagEmbedding.baai_general_embedding.finetune.run", "--sentence_pooling_method",
+                                 "mean"],
+    }
+    rates: dict[str, list[float]] = {name: [] for name in launchers}
+    scores: dict[str, list[float]] = {name: [] for name in launchers}
+    base = bm25 = 0.0
+    for seed in range(1, args.seeds + 1):
+        common = [
+            "--model_name_or_path", model, "--train_data", str(mined), "--learning_rate", "5e-5",
+            "--num_train_epochs", str(args.epochs), "--per_device_train_batch_size", str(args.batch),
+            "--dataloader_drop_last", "True", "--normlized", "True", "--temperature", "0.02", "--query_max_len",
+            "32", "--passage_max_len", "128", "--train_group_size", "2", "--logging_steps", "10", "--save_steps",
+            "100000", "--query_instruction_for_retrieval", "", "--report_to", "none", "--seed", str(seed),
+        ]
+        outputs = {}
+        for name, launcher in launchers.items():
+            slug = re.sub(r"\W+", "_", name)
+            out = work / f"{slug}_seed{seed}"
+            log = work / f"{out.name}.log"
+            wall = run_timed(name, [*launcher, *common, "--output_dir", str(out), "--overwrite_output_dir", "True"],
+                             cwd=ROOT, log=log)
+            rates[name].append(samples_per_second(log.read_text()))
+            outputs[name] = out
+            print(f"seed {seed}: {name:22s} {rates[name][-1]:6.2f} samples/s (HF Trainer), wall {wall:.1f} s",
+                  flush=True)
+        table = evaluate_all(load_query_set(held_out), [model, *[str(p) for p in outputs.values()]], bm25=True)
+        base, bm25 = 100 * table[model]["ndcg@10"], 100 * table["BM25"]["ndcg@10"]
+        for name, out in outputs.items():
+            scores[name].append(100 * table[str(out)]["ndcg@10"])
+            print(f"seed {seed}: {name:22s} nDCG@10 {scores[name][-1]:.2f}", flush=True)
+
+    def mean(xs: list[float]) -> float:
+        return sum(xs) / len(xs)
+
+    print(f"\nnDCG@10 on {sum(1 for _ in held_out.open())} held-out queries (x100): base {base:.2f}, BM25 {bm25:.2f}")
+    for name in launchers:
+        print(f"  {name:22s} nDCG@10 {mean(scores[name]):.2f}, {mean(rates[name]):.2f} samples/s "
+              f"(mean of {args.seeds} seed(s))")
+    ours, fe = (mean(scores[n]) for n in launchers)
+    r_ours, r_fe = (mean(rates[n]) for n in launchers)
     print(f"ratio samples/s ours/FlagEmbedding = {r_ours / r_fe:.2f}  (target >= 1.0)")
     print(f"nDCG@10 ours - FlagEmbedding = {ours - fe:+.2f} points  (target >= -1.0)")
 

@@ -1,0 +1,71 @@
+"""loop.py end to end on CPU: real PDFs (the sample's shared-mime-info spec and a generated Constitution excerpt),
+the bundled all-MiniLM-L6-v2, the real llama.cpp server with the bundled Qwen GGUF; killed once mid-way."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pdfs import sample_passages, text_pdf
+
+from archivesrag.loop import split_passages
+from archivesrag.records import Passage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_loop_runs_resumes_after_kill_and_reports(tmp_path, llama_server):
+    pdfs = tmp_path / "pdfs"
+    pdfs.mkdir()
+    shutil.copy(ROOT / "data" / "sample" / "shared-mime-info-spec.pdf", pdfs)
+    text_pdf(pdfs / "constitution.pdf", [p["text"] for p in sample_passages()[:6]])
+    work = tmp_path / "work"
+    cmd = [sys.executable, "loop.py", "--pdfs", str(pdfs), "--workdir", str(work), "--llm", llama_server, "--model",
+           "q", "--epochs", "1", "--batch_size", "4", "--max_passages", "8", "--max_eval_passages", "5",
+           "--concurrency", "2", "--eval_fraction", "0.5"]
+    first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = work / "steps" / "queries.json"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and not marker.exists() and first.poll() is None:
+        time.sleep(0.2)
+    os.kill(first.pid, signal.SIGKILL)  # somewhere in mining or training
+    first.wait()
+    assert marker.exists(), "query generation did not finish in 10 minutes"
+    stamps = {p.name: p.stat().st_mtime_ns for p in [marker, work / "query.train.jsonl", work / "query.eval.jsonl"]}
+
+    second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "[queries] done earlier; skipped" in second.stderr
+    assert {p: (work / ("steps/" if p == "queries.json" else "") / p).stat().st_mtime_ns for p in stamps} == stamps
+
+    report = (work / "report.md").read_text()
+    for section in ("## Data", "## Retrieval on held-out documents", "## Training", "## Commands",
+                    "## Wall time per step", "## Verdict"):
+        assert section in report
+    assert "python gen_query.py --input_file" in report and "run.py --output_dir" in report
+    assert "done earlier, skipped" in report
+    data = json.loads((work / "report.json").read_text())
+    assert data["verdict"].startswith("Fine-tuned nDCG@10") and data["verdict"] in second.stdout
+    assert {"ndcg.png", "loss.png"} <= {p.name for p in work.glob("*.png")}
+    assert (work / "ndcg.png").read_bytes()[:4] == b"\x89PNG"
+    assert (work / "index" / "chunks.sqlite").exists()
+    assert data["steps"]["split"]["counts"]["eval_documents"] == 1
+
+
+def test_split_holds_out_whole_documents():
+    passages = [Passage(text=f"t{d}-{i}", source=f"doc{d}.pdf") for d in range(5) for i in range(3)]
+    train, held = split_passages(passages, 0.4, seed=1)
+    assert {p.source for p in train}.isdisjoint({p.source for p in held})
+    assert len({p.source for p in held}) == 2 and len(train) + len(held) == 15
+
+
+def test_loop_needs_exactly_one_source(tmp_path):
+    proc = subprocess.run([sys.executable, "loop.py", "--workdir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
