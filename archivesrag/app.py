@@ -122,6 +122,7 @@ class Engine:
             embedder = load_embedder(settings.embedding_model or default_embedding_model())
         if llm is None:
             llm = get_llm(settings.model or default_llm_spec())
+            llm.check()  # an unreachable --model is one line now, not an error on the first question
         store = IndexStore.open(index_dir, model_name=embedder.name, dim=embedder.dim)
         return cls(settings, embedder, llm, index_dir, store)
 

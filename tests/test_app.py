@@ -202,6 +202,14 @@ def test_port_in_use_is_one_line(docs, embedder, llama_server, app):
         launch(Engine.start(settings, llm=engine.llm, embedder=embedder), block=False)
 
 
+def test_unreachable_llm_is_one_line_at_start(docs, tmp_path):
+    proc = subprocess.run([sys.executable, "gradioapp.py", "--data_path", str(docs), "--index", str(tmp_path / "i"),
+                           "--model", "http://127.0.0.1:9/v1", "--embedding_model", "bundled"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "127.0.0.1:9" in proc.stderr
+
+
 def test_cli_missing_data_path_is_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "gradioapp.py", "--data_path", str(tmp_path / "nope"), "--model",
                            "bundled", "--embedding_model", "bundled"], cwd=ROOT, capture_output=True, text=True,
