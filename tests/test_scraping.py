@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 from site_server import serve
 
@@ -144,8 +145,11 @@ def test_kill_nine_then_rerun_equals_an_uninterrupted_crawl(site, full_crawl, tm
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 40):
         time.sleep(0.02)
+    workers = psutil.Process(proc.pid).children(recursive=True)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert workers and not alive, "parse workers outlived the killed crawler"
     partial = out.read_text().count("\n")
     assert 0 < partial < len(full_crawl[1])
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import random
+import sys
 import time
 from collections import Counter
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -62,6 +64,15 @@ def canonical_url(url: str) -> str:
     return url
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, ask the kernel to end this worker when the crawler dies (even by kill -9)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class CrawlStats:
     """Counts for the final summary line (this run plus what earlier runs of the same crawl did)."""
@@ -92,8 +103,13 @@ class Crawler:
         self.state = CrawlState(self.output)
         self.show_progress = show_progress
         workers = parse_workers if parse_workers is not None else min(4, os.cpu_count() or 1)
+        # spawn, not fork: forked workers inherit the pipes of their siblings and outlive a kill -9 of the crawler
+        # (and forking a process with threads and an open SQLite handle is unsafe anyway).
         self.executor: Executor = (
-            ProcessPoolExecutor(max_workers=workers) if workers > 1 else ThreadPoolExecutor(max_workers=1)
+            ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                initializer=_die_with_parent)
+            if workers > 1
+            else ThreadPoolExecutor(max_workers=1)
         )
         self.stats = CrawlStats()
         self.robots: dict[str, RobotFileParser | None] = {}
