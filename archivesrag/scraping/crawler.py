@@ -118,6 +118,7 @@ class Crawler:
         self.host_locks: dict[str, asyncio.Lock] = {}
         self.known: set[str] = set()
         self.claimed = 0
+        self.errors = 0
         self.queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self.out_file = None
         self.bar = None
@@ -362,9 +363,11 @@ class Crawler:
 
     def _tick(self, error: bool = False) -> None:
         self.stats.fetched += 1
+        self.errors += error
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(queued=self.queue.qsize(), passages=self.stats.passages, refresh=False)
+            self.bar.set_postfix(queued=self.queue.qsize(), passages=self.stats.passages, errors=self.errors,
+                                 refresh=False)
 
     # ------------------------------------------------------------ the run
 
