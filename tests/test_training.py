@@ -210,10 +210,12 @@ def test_two_processes_each_train_on_half_the_data(data, tmp_path):
 
 
 def test_rerun_resumes_from_the_last_checkpoint_and_keeps_the_instruction(data, tmp_path):
+    """Also runs with --gradient_checkpointing, which the seed's users reach for on large models."""
     out = tmp_path / "resume"
     common = ["--output_dir", str(out), "--model_name_or_path", "bundled", "--train_data", str(data["mined"]),
               "--per_device_train_batch_size", "4", "--train_group_size", "2", "--save_steps", "2",
-              "--logging_steps", "1", "--query_instruction_for_retrieval", "query: ", *FAST]
+              "--logging_steps", "1", "--query_instruction_for_retrieval", "query: ",
+              "--gradient_checkpointing", "True", *FAST]
     first = run_py([*common, "--max_steps", "2"])
     assert first.returncode == 0, first.stderr[-3000:]
     second = run_py([*common, "--max_steps", "4"])
