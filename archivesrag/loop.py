@@ -200,11 +200,17 @@ class Loop:
 
     def step_train(self) -> tuple[list[str], dict[str, Any]]:
         gpus = visible_gpus()
+        # A small crawl can yield fewer examples than a batch; a smaller batch beats an empty epoch.
+        examples = count_lines(self.p("query_minedHN.jsonl"))
+        batch = max(1, min(self.a.batch_size, examples // max(gpus, 1)))
+        if batch < self.a.batch_size:
+            log.warning("[train] only %d training examples: batch size %d instead of %d", examples, batch,
+                        self.a.batch_size)
         launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(max(gpus, 1)), "run.py"]
         argv = [
             *launcher, "--output_dir", str(self.p("model")), "--model_name_or_path", self.a.model_name_or_path,
             "--train_data", str(self.p("query_minedHN.jsonl")), "--learning_rate", str(self.a.learning_rate),
-            "--num_train_epochs", str(self.a.epochs), "--per_device_train_batch_size", str(self.a.batch_size),
+            "--num_train_epochs", str(self.a.epochs), "--per_device_train_batch_size", str(batch),
             "--normlized", "True", "--temperature", "0.02", "--train_group_size", str(self.a.train_group_size),
             "--query_max_len", "64", "--passage_max_len", "256", "--logging_steps", "1", "--save_steps", "1000",
             "--report_to", "none", "--disable_tqdm", "True", "--seed", str(self.a.seed),

@@ -334,6 +334,13 @@ def train(argv: list[str]) -> Path:
 
     model_args, data_args, args = parse_arguments(adapt_argv(argv, torch.cuda.is_available()))
     examples = load_training_data(data_args)
+    per_step = args.per_device_train_batch_size * args.world_size
+    if args.dataloader_drop_last and len(examples) < per_step:
+        raise UserError(
+            f"{data_args.train_data}: {len(examples)} training examples are fewer than one batch "
+            f"({args.per_device_train_batch_size} per device x {args.world_size} processes); lower "
+            "--per_device_train_batch_size or generate more queries"
+        )
     resume = find_resume_point(args)
     model = load_base_model(model_args, args)
     if data_args.query_instruction_for_retrieval:

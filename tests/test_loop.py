@@ -27,7 +27,7 @@ def test_loop_runs_resumes_after_kill_and_reports(tmp_path, llama_server):
     text_pdf(pdfs / "constitution.pdf", [p["text"] for p in sample_passages()[:6]])
     work = tmp_path / "work"
     cmd = [sys.executable, "loop.py", "--pdfs", str(pdfs), "--workdir", str(work), "--llm", llama_server, "--model",
-           "q", "--epochs", "1", "--batch_size", "4", "--max_passages", "8", "--max_eval_passages", "5",
+           "q", "--epochs", "1", "--batch_size", "16", "--max_passages", "8", "--max_eval_passages", "5",
            "--concurrency", "2", "--eval_fraction", "0.5"]
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = work / "steps" / "queries.json"
@@ -56,6 +56,7 @@ def test_loop_runs_resumes_after_kill_and_reports(tmp_path, llama_server):
     assert (work / "ndcg.png").read_bytes()[:4] == b"\x89PNG"
     assert (work / "index" / "chunks.sqlite").exists()
     assert data["steps"]["split"]["counts"]["eval_documents"] == 1
+    assert "batch size" in second.stderr  # 16 asked, fewer examples than that: the loop shrank the batch
 
 
 def test_split_holds_out_whole_documents():

@@ -251,6 +251,14 @@ def test_lines_without_negatives_are_a_path_line_error(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_fewer_examples_than_a_batch_is_one_line(data, tmp_path):
+    small = tmp_path / "three.jsonl"
+    small.write_text("\n".join(data["mined"].read_text().splitlines()[:3]) + "\n")
+    proc = run_py(["--output_dir", str(tmp_path / "o"), "--train_data", str(small), "--train_group_size", "2",
+                   "--per_device_train_batch_size", "4", "--dataloader_drop_last", "True", *FAST])
+    assert proc.returncode == 2 and "fewer than one batch" in proc.stderr.strip().splitlines()[-1]
+
+
 def test_wrong_keys_are_a_path_line_error(tmp_path):
     bad = tmp_path / "q.jsonl"
     bad.write_text(json.dumps({"question": "a b", "answer": ["c"]}) + "\n")
