@@ -157,8 +157,8 @@ class Loop:
         else:
             cmd = None
             write_jsonl(out, pdf_passages(Path(self.a.pdfs or ".")))
-        n = len(read_passages(out))
-        return cmd, {"passages": n, "documents": len({document_of(p) for p in read_passages(out)})}
+        rows = read_passages(out)
+        return cmd, {"passages": len(rows), "documents": len({document_of(p) for p in rows})}
 
     def step_split(self) -> tuple[None, dict[str, Any]]:
         passages = read_passages(self.p("passages.jsonl"))

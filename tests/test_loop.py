@@ -70,3 +70,11 @@ def test_loop_needs_exactly_one_source(tmp_path):
     proc = subprocess.run([sys.executable, "loop.py", "--workdir", str(tmp_path)], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_missing_pdf_folder_is_one_line_and_no_step_is_marked_done(tmp_path):
+    proc = subprocess.run([sys.executable, "loop.py", "--pdfs", str(tmp_path / "nope"), "--workdir",
+                           str(tmp_path / "w")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"error: --pdfs {tmp_path / 'nope'}: no such directory"
+    assert not (tmp_path / "w" / "steps").exists()
