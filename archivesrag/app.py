@@ -111,6 +111,7 @@ class Engine:
     store: IndexStore
     lock: threading.Lock = field(default_factory=threading.Lock)
     progress: dict[str, Any] = field(default_factory=lambda: {"done": 0, "total": 0, "file": "", "finished": True})
+    _searchers: dict[bool, Searcher] = field(default_factory=dict)
 
     @classmethod
     def start(cls, settings: AppSettings, llm: LLM | None = None, embedder: Embedder | None = None) -> Engine:
@@ -217,7 +218,10 @@ class Engine:
     # ------------------------------------------------------------ chat
 
     def searcher(self, hybrid: bool) -> Searcher:
-        return Searcher(self.store, self.embedder, hybrid=hybrid)
+        """One Searcher per mode, kept: a hybrid one caches its BM25 index until the index changes."""
+        if hybrid not in self._searchers:
+            self._searchers[hybrid] = Searcher(self.store, self.embedder, hybrid=hybrid)
+        return self._searchers[hybrid]
 
     def respond(self, message: str, history: list[dict[str, Any]] | None, top_k: int, hybrid: bool) -> Iterator[Any]:
         """Gradio handler: stream the answer into the chat, then append its numbered, clickable sources."""
