@@ -301,7 +301,10 @@ def pdf_passages(folder: Path, chunk_size: int = 1000, chunk_overlap: int = 150)
 
 
 def count_lines(path: Path) -> int:
-    return sum(1 for line in path.open() if line.strip()) if path.exists() else 0
+    if not path.exists():
+        return 0
+    with path.open() as f:
+        return sum(1 for line in f if line.strip())
 
 
 def visible_gpus() -> int:

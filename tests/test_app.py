@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pdfs import encrypted_pdf, sample_passages, text_pdf
+from test_llm import closed_port as free_port
 
 from archivesrag.app import AppSettings, Engine, launch, parse_auth, safe_filename
 from archivesrag.errors import UserError
@@ -30,12 +30,6 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="apt-get install chromium (scripts/setup.sh --dev)"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import multiprocessing
 import os
@@ -336,8 +337,6 @@ class Crawler:
         return out
 
     def _write(self, url: str, records: list[Passage], links: list[tuple[str, int]], digest: str) -> None:
-        import json
-
         assert self.out_file is not None
         offset = self.out_file.seek(0, os.SEEK_END)
         self.state.begin_write(url, len(records), offset, links, digest)
