@@ -37,6 +37,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=256,
         help="chunks embedded at once across files (lower it if memory is short)",
     )
+    ing.add_argument(
+        "--index_type",
+        choices=["auto", "flat", "hnsw"],
+        default=None,
+        help="flat: exact search; hnsw: approximate, <1 ms at 100k chunks; auto (new indexes): flat below 50k "
+        "chunks, hnsw above. Kept in the index once set.",
+    )
     ing.add_argument("paths", nargs="+", help="files or directories")
     ask = sub.add_parser("ask", help="answer a question from an index")
     ask.add_argument("--index", required=True)
@@ -63,7 +70,13 @@ def run_ingest(args: argparse.Namespace) -> int:
         except UserError:
             name = default_embedding_model()
     report = ingest(
-        args.paths, args.index, load_embedder(name), args.chunk_size, args.chunk_overlap, batch_chunks=args.batch_chunks
+        args.paths,
+        args.index,
+        load_embedder(name),
+        args.chunk_size,
+        args.chunk_overlap,
+        batch_chunks=args.batch_chunks,
+        index_type=args.index_type,
     )
     for source, why in report.failed.items():
         print(f"skipped {source}: {why}", file=sys.stderr)

@@ -12,9 +12,11 @@ Every stage that embeds text (mining, evaluation, training's base model, the RAG
 Vectors are always L2-normalised float32, so inner product is cosine similarity (what FAISS ``IndexFlatIP``
 and the seed's ``--normlized True`` expect).
 
-Precision: on a CPU with native bf16 (AMX or AVX512-BF16, e.g. Xeon Sapphire Rapids and newer) encoding runs under
-bf16 autocast: measured here 2.7-2.8x faster for all-MiniLM-L6-v2 than fp32, with every vector's cosine to its
-fp32 twin >= 0.9999. Elsewhere it stays fp32. ``ARCHIVESRAG_PRECISION=fp32`` (or ``precision="fp32"``) turns it off.
+Precision: on a CPU with native bf16 (AMX or AVX512-BF16, e.g. Xeon Sapphire Rapids and newer) the weights are cast
+to bf16 and vectors renormalised in fp32. Measured here for all-MiniLM-L6-v2: passages 2.7x faster than fp32 (the
+same as bf16 autocast), a single question 8.3 ms vs 11.9 ms under autocast (autocast re-casts every weight on every
+call, which dominates small batches) and 9.0 ms in fp32; every vector's cosine to its fp32 twin >= 0.9999, and half
+the memory. Elsewhere it stays fp32. ``ARCHIVESRAG_PRECISION=fp32`` (or ``precision="fp32"``) turns it off.
 
 Example:
     >>> emb = load_embedder("bundled")
@@ -155,15 +157,17 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if show_progress is None:
             show_progress = len(texts) > 4 * self.batch_size
-        with autocast(self.precision):
-            vecs = self.model.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=show_progress,
-            )
-        return np.ascontiguousarray(vecs, dtype=np.float32)
+        vecs = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        # Normalised in bf16/fp16 the norms are off by up to ~0.5%; cosine needs exactly unit length.
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return vecs
 
     def encode_queries(self, queries: list[str], show_progress: bool | None = None) -> np.ndarray:
         """Encode search queries, with the query instruction prefixed (passages never get it)."""
@@ -191,15 +195,6 @@ def pick_precision(device: str, precision: str = "auto") -> str:
     return precision
 
 
-def autocast(precision: str):
-    """bf16 autocast on CPU for ``precision == "bf16"``, else nothing."""
-    import contextlib
-
-    import torch
-
-    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
-
-
 def load_embedder(
     name_or_path: str,
     device: str | None = None,
@@ -218,7 +213,7 @@ def load_embedder(
         batch_size: encode batch size.
         max_seq_length: truncate inputs to this many tokens (model default when None).
         fp16: half precision weights (GPU only; ignored with a warning on CPU).
-        precision: ``auto`` (bf16 autocast on CPUs with native bf16, else fp32), ``fp32`` or ``bf16``.
+        precision: ``auto`` (bf16 weights on CPUs with native bf16, else fp32), ``fp32`` or ``bf16``.
     """
     from sentence_transformers import SentenceTransformer
 
@@ -233,6 +228,11 @@ def load_embedder(
         ) from None
     if max_seq_length:
         model.max_seq_length = max_seq_length
+    precision = pick_precision(dev, precision)
+    if precision == "bf16":
+        import torch
+
+        model.to(torch.bfloat16)
     if fp16:
         if dev.startswith("cuda"):
             model.half()
@@ -247,7 +247,7 @@ def load_embedder(
         name=name_or_path,
         query_instruction=query_instruction,
         batch_size=batch_size,
-        precision=pick_precision(dev, precision),
+        precision=precision,
     )
     log.info("embedding model %s loaded on %s (dim %d, %s)", name_or_path, dev, emb.dim, emb.precision)
     return emb

@@ -129,7 +129,9 @@ class EmbeddingCache:
 
     def __init__(self, root: str | Path, model_name: str, max_seq_length: int, precision: str = "fp32") -> None:
         resolved = Path(resolve_model(model_name))
-        ident = f"{resolved.resolve() if resolved.exists() else model_name}|{max_seq_length}|{precision}"
+        # "-weights": bf16 vectors cached before the switch from autocast differ slightly; never mix the two.
+        tag = f"{precision}-weights" if precision == "bf16" else precision
+        ident = f"{resolved.resolve() if resolved.exists() else model_name}|{max_seq_length}|{tag}"
         weights = sorted(resolved.glob("*.safetensors")) + sorted(resolved.glob("*.bin")) if resolved.exists() else []
         ident += "".join(f"|{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights)
         self.dir = Path(root) / hashlib.sha256(ident.encode()).hexdigest()[:16]

@@ -193,19 +193,21 @@ def ingest(
     show_progress: bool = True,
     batch_chunks: int = 256,
     on_file: Callable[[int, int, str], None] | None = None,
+    index_type: str | None = None,
 ) -> IngestReport:
     """Ingest files and directories into the index at ``index_dir`` (created on first use).
 
     Args:
         batch_chunks: embed this many chunks at once, across files (each file is still committed on its own).
         on_file: called as ``on_file(done, total, name)`` before each file (the Gradio app shows it as progress).
+        index_type: ``auto``/``flat``/``hnsw`` to store in the index (see :mod:`archivesrag.rag.store`).
     """
     from tqdm import tqdm
 
     if chunk_overlap >= chunk_size:
         raise UserError("--chunk_overlap must be smaller than --chunk_size")
     files = expand_paths(paths)
-    store = IndexStore.open(index_dir, model_name=embedder.name, dim=embedder.dim)
+    store = IndexStore.open(index_dir, model_name=embedder.name, dim=embedder.dim, index_type=index_type)
     report = IngestReport()
     # Chunks of several files are embedded together (small per-file batches waste the CPU), then each file is
     # committed on its own: a kill loses at most the files still pending, and a rerun redoes just those.

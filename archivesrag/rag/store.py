@@ -6,9 +6,15 @@ strategy is silently L2. Here:
 * ``chunks.sqlite`` holds every chunk: text, source file, page, url, title, content hash, and its vector (float32
   bytes). Also the files seen (with their content hash) and the embedding model that built the index. SQLite
   transactions make each file's ingest atomic: a killed ingest leaves the index as it was before that file.
-* ``index.faiss`` is an exact inner-product index over the normalised vectors (cosine; higher is better), keyed by
-  chunk id, written with ``faiss.write_index`` (a plain binary format) next to a generation stamp. When the stamp
-  does not match the database (a crash between the two) or the file is damaged, it is rebuilt from SQLite.
+* ``index.faiss`` is an inner-product index over the normalised vectors (cosine; higher is better), keyed by
+  chunk id, written with ``faiss.write_index`` (a plain binary format) next to a generation stamp. After an ingest
+  that only added chunks, the new vectors are appended to it; after one that removed chunks, or when the file is
+  damaged or disagrees with the database (a crash between the two), it is rebuilt from SQLite.
+
+Index types (``index_type``, kept in the database): ``flat`` is exact search, one pass over every vector per
+question: ~12 ms at 100k MiniLM chunks on one core here, growing linearly. ``hnsw`` is FAISS's HNSW graph (M=32,
+efSearch=128): under 1 ms at 100k with recall@4 of about 0.99 against exact (see bench/rag.py), but a full rebuild
+after removals takes seconds. ``auto`` (the default) is ``flat`` up to :data:`HNSW_FROM` chunks and ``hnsw`` above.
 
 Example:
     >>> store = IndexStore.open("my-index", model_name="bundled", dim=384)
@@ -32,6 +38,10 @@ import numpy as np
 from archivesrag.errors import UserError
 
 log = logging.getLogger(__name__)
+
+INDEX_TYPES = ("auto", "flat", "hnsw")
+HNSW_FROM = 50_000  # chunks; below this an exact scan takes a few ms and a graph is not worth its build time
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,9 +88,16 @@ class IndexStore:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], model_name: str | None = None, dim: int | None = None, create: bool = True
+        cls,
+        path: str | os.PathLike[str],
+        model_name: str | None = None,
+        dim: int | None = None,
+        create: bool = True,
+        index_type: str | None = None,
     ) -> IndexStore:
         """Open an index, creating it when ``create`` and ``model_name``/``dim`` are given.
+
+        ``index_type`` (``auto``/``flat``/``hnsw``), when given, is stored and used from the next search on.
 
         Raises:
             UserError: no index there (and not creating), a damaged database, or a model that differs from the
@@ -102,7 +119,8 @@ class IndexStore:
             if not (model_name and dim):
                 raise UserError(f"{p}: empty index; ingest documents with an --embedding_model first")
             db.executemany(
-                "INSERT INTO meta VALUES (?, ?)", [("model", model_name), ("dim", str(dim)), ("generation", "0")]
+                "INSERT INTO meta VALUES (?, ?)",
+                [("model", model_name), ("dim", str(dim)), ("generation", "0"), ("removed_gen", "0")],
             )
             meta = {"model": model_name, "dim": str(dim)}
         if model_name and meta["model"] != model_name:
@@ -110,6 +128,11 @@ class IndexStore:
                 f"{p} was built with embedding model '{meta['model']}', not '{model_name}'; use "
                 f"--embedding_model {meta['model']} or a new --index directory"
             )
+        if index_type is not None and index_type != meta.get("index_type", "auto"):
+            if index_type not in INDEX_TYPES:
+                raise UserError(f"--index_type {index_type}: use one of {', '.join(INDEX_TYPES)}")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('index_type', ?)", (index_type,))
+            log.info("%s: index type set to %s", p, index_type)
         return cls(p, db, meta["model"], int(meta["dim"]))
 
     def close(self) -> None:
@@ -159,39 +182,98 @@ class IndexStore:
     # ------------------------------------------------------------ searching
 
     def faiss(self):
-        """The FAISS index, loaded from its cache file when fresh, else rebuilt from SQLite."""
-        if self._faiss is not None and self._faiss_gen == self.generation:
-            return self._faiss
-        import faiss
-
+        """The FAISS index, brought up to date with SQLite: loaded from its cache file, extended with the chunks
+        added since, or rebuilt (see module docstring)."""
         gen = self.generation
-        idx_path, stamp = self.path / "index.faiss", self.path / "index.faiss.gen"
-        index = None
-        if idx_path.exists() and stamp.exists() and stamp.read_text().strip() == str(gen):
-            try:
-                index = faiss.read_index(str(idx_path))
-                if index.ntotal != self.count() or index.d != self.dim:
-                    index = None
-            except RuntimeError:
+        if self._faiss is not None and self._faiss_gen == gen:
+            return self._faiss
+        want = self.wanted_type()
+        index, built_gen = (self._faiss, self._faiss_gen) if self._faiss is not None else self._load_cache()
+        if index is not None and not self._can_extend(index, built_gen, want):
+            index = None
+        if index is not None:
+            self._append_new(index)
+            if index.ntotal != self.count():
+                log.warning("%s disagrees with the database; rebuilding it", self.path / "index.faiss")
                 index = None
-            if index is None:
-                log.warning("%s is stale or damaged; rebuilding it from the database", idx_path)
         if index is None:
-            index = self._rebuild()
-            self._save(index, gen)
+            index = self._rebuild(want)
+        self._save(index, gen)
         self._faiss, self._faiss_gen = index, gen
         return index
 
-    def _rebuild(self):
+    @property
+    def index_type(self) -> str:
+        """``auto``, ``flat`` or ``hnsw`` as set at ingest (see module docstring)."""
+        return self._meta("index_type", "auto")
+
+    def wanted_type(self, count: int | None = None) -> str:
+        """The concrete index kind for ``count`` chunks (default: the current count)."""
+        if self.index_type != "auto":
+            return self.index_type
+        return "hnsw" if (self.count() if count is None else count) >= HNSW_FROM else "flat"
+
+    def _meta(self, key: str, default: str) -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def _load_cache(self):
+        """(index, generation it was built at) from the cache file, or (None, -1) when missing or unreadable."""
         import faiss
 
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
-        rows = self.db.execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
-        if rows:
+        idx_path, stamp = self.path / "index.faiss", self.path / "index.faiss.gen"
+        if not (idx_path.exists() and stamp.exists()):
+            return None, -1
+        try:
+            index = faiss.read_index(str(idx_path))
+            built_gen = int(stamp.read_text().strip())
+        except (RuntimeError, ValueError):
+            log.warning("%s is damaged; rebuilding it from the database", idx_path)
+            return None, -1
+        if index.d != self.dim or not isinstance(index, faiss.IndexIDMap2):
+            log.warning("%s does not match the database; rebuilding it", idx_path)
+            return None, -1
+        self._tune(index)
+        return index, built_gen
+
+    def _can_extend(self, index, built_gen: int, want: str) -> bool:
+        # Chunk ids only grow while nothing is deleted, so "everything after the cache's largest id" is exactly
+        # what is missing, as long as no removal happened after the cache was built (and the kind still fits).
+        removed_gen = int(self._meta("removed_gen", str(self.generation)))
+        return 0 <= built_gen <= self.generation and removed_gen <= built_gen and index_kind(index) == want
+
+    def _append_new(self, index) -> None:
+        import faiss
+
+        last = int(faiss.vector_to_array(index.id_map).max()) if index.ntotal else -1
+        self._add_rows(index, self.db.execute("SELECT id, vector FROM chunks WHERE id > ? ORDER BY id", (last,)))
+
+    def _add_rows(self, index, cursor: sqlite3.Cursor, batch: int = 20_000) -> None:
+        while rows := cursor.fetchmany(batch):
             ids = np.array([r[0] for r in rows], dtype=np.int64)
             vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
             index.add_with_ids(vecs, ids)
+
+    def _rebuild(self, kind: str):
+        import faiss
+
+        if kind == "hnsw":
+            inner = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        else:
+            inner = faiss.IndexFlatIP(self.dim)
+        index = faiss.IndexIDMap2(inner)
+        t0, n = time.perf_counter(), self.count()
+        self._add_rows(index, self.db.execute("SELECT id, vector FROM chunks ORDER BY id"))
+        log.info("built a %s FAISS index over %d chunks in %.1f s", kind, n, time.perf_counter() - t0)
+        self._tune(index)
         return index
+
+    @staticmethod
+    def _tune(index) -> None:
+        inner = _inner(index)
+        if hasattr(inner, "hnsw"):
+            inner.hnsw.efSearch = HNSW_EF_SEARCH
 
     def _save(self, index, gen: int) -> None:
         import faiss
@@ -206,7 +288,11 @@ class IndexStore:
         index = self.faiss()
         if index.ntotal == 0:
             return []
-        scores, ids = index.search(np.asarray(query_vec, dtype=np.float32).reshape(1, -1), min(k, index.ntotal))
+        k = min(k, index.ntotal)
+        inner = _inner(index)
+        if hasattr(inner, "hnsw") and inner.hnsw.efSearch < k:
+            inner.hnsw.efSearch = k  # the graph search returns at most efSearch results
+        scores, ids = index.search(np.asarray(query_vec, dtype=np.float32).reshape(1, -1), k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     # ------------------------------------------------------------ writing
@@ -219,7 +305,7 @@ class IndexStore:
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         added = 0
         with self._transaction():
-            self.db.execute("DELETE FROM chunks WHERE source=?", (source,))
+            removed = self.db.execute("DELETE FROM chunks WHERE source=?", (source,)).rowcount
             for c, v in zip(chunks, vecs, strict=True):
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO chunks(source, page, url, title, text, chunk_hash, vector) "
@@ -228,17 +314,22 @@ class IndexStore:
                 )
                 added += cur.rowcount
             self.db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", (source, file_hash, added, time.time()))
-            self._bump()
+            self._bump(removed=removed > 0)
         return added
 
     def remove_source(self, source: str) -> None:
         with self._transaction():
             self.db.execute("DELETE FROM chunks WHERE source=?", (source,))
             self.db.execute("DELETE FROM files WHERE source=?", (source,))
-            self._bump()
+            self._bump(removed=True)
 
-    def _bump(self) -> None:
+    def _bump(self, removed: bool) -> None:
+        """Count a change; ``removed`` records that chunks were deleted in it (the FAISS cache must be rebuilt)."""
         self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+        if removed:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('removed_gen', (SELECT value FROM meta WHERE key='generation'))"
+            )
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -253,3 +344,14 @@ class IndexStore:
     def flush(self) -> None:
         """Bring the FAISS cache file up to date (after an ingest)."""
         self.faiss()
+
+
+def _inner(index):
+    import faiss
+
+    return faiss.downcast_index(index.index)
+
+
+def index_kind(index) -> str:
+    """``hnsw`` or ``flat``: what a loaded FAISS index (an ``IndexIDMap2``) searches with."""
+    return "hnsw" if hasattr(_inner(index), "hnsw") else "flat"
