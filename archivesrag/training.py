@@ -347,8 +347,11 @@ def train(argv: list[str]) -> Path:
         model.prompts["query"] = data_args.query_instruction_for_retrieval
     log.info(
         "training %s on %d examples, group size %d, %s, world size %d",
-        model_args.model_name_or_path, len(examples), data_args.train_group_size,
-        "in-batch negatives" if args.use_inbatch_neg else "group negatives only", args.world_size,
+        model_args.model_name_or_path,
+        len(examples),
+        data_args.train_group_size,
+        "in-batch negatives" if args.use_inbatch_neg else "group negatives only",
+        args.world_size,
     )
     collator = GroupCollator(
         preprocess_fn=model.preprocess,
@@ -395,6 +398,9 @@ def write_summary(
     with atomic_write(out / "train_summary.json") as f:
         json.dump(summary, f, indent=1)
     log.info(
-        "saved %s: %d steps, loss %.4f, %.1f samples/s", out, trainer.state.global_step,
-        metrics.get("train_loss", float("nan")), metrics.get("train_samples_per_second") or 0.0,
+        "saved %s: %d steps, loss %.4f, %.1f samples/s",
+        out,
+        trainer.state.global_step,
+        metrics.get("train_loss", float("nan")),
+        metrics.get("train_samples_per_second") or 0.0,
     )

@@ -7,8 +7,8 @@ Two numbers for the RAG core (issue 7), in one run:
    Both run as fresh processes, so model loading counts for both. Target: >= 1.5x the baseline.
 2. Query latency at 100k chunks (embed the question + search + fetch the chunks; no LLM): p50 and p95 over 200
    questions, with the HNSW index that ``auto`` picks at this size and with exact flat search, plus HNSW's
-   recall@4 against exact. The 100k vectors are the real embeddings of ~6,600 stdlib docstring paragraphs, each repeated with
-   small noise (search cost depends on the count, not on the content). Target: p50 <= 15 ms.
+   recall@4 against exact. The 100k vectors are the real embeddings of ~6,600 stdlib docstring paragraphs, each
+   repeated with small noise (search cost depends on the count, not on the content). Target: p50 <= 15 ms.
 
 Real text: the PDFs are typeset (fpdf2) from Python standard library docstrings.
 """
@@ -109,7 +109,8 @@ def latency_bench(n_chunks: int) -> None:
             made += n
         t0 = time.perf_counter()
         store.flush()
-        print(f"  auto index at {store.count()} chunks: {store.wanted_type()}, built in {time.perf_counter() - t0:.1f} s")
+        built = time.perf_counter() - t0
+        print(f"  auto index at {store.count()} chunks: {store.wanted_type()}, built in {built:.1f} s", flush=True)
         questions = [q for q, _ in stdlib_pairs(201)]
         results = {}
         for kind in ("hnsw", "flat"):

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from corpus import stdlib_pairs, stdlib_paragraphs
 from pdfs import encrypted_pdf, malformed_pdf, sample_passages, scanned_pdf, text_pdf, two_column_pdf
@@ -292,8 +293,12 @@ def test_kill_9_during_ingest_leaves_a_consistent_index(tmp_path, embedder):
                 except sqlite3.OperationalError:
                     pass
         time.sleep(0.1)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert workers  # the files are parsed in a worker process while the model loads and embeds
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive  # the parse workers died with it
     store = IndexStore.open(idx)
     done = store.sources()
     assert 3 <= len(done) < 30

@@ -18,15 +18,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archivesrag.embedder import Embedder
 from archivesrag.errors import UserError
 from archivesrag.rag.store import Chunk, IndexStore
 from archivesrag.records import RecordError, read_passages, text_hash
+from archivesrag.workers import spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +139,59 @@ def load_file(path: Path) -> list[Section]:
     return sections
 
 
+def _load_in_worker(path: str) -> tuple[str, Any, str]:
+    """:func:`load_file` for a worker process: ``("ok", sections, "")`` or ``("skip", reason, detail)`` (an
+    exception with extra fields does not survive the trip back)."""
+    try:
+        return "ok", load_file(Path(path)), ""
+    except FileSkipped as err:
+        return "skip", err.reason, str(err)
+
+
+class Prefetcher:
+    """Parses the files an ingest needs in worker processes, a few files ahead of the embedder.
+
+    Parsing PDFs is pure Python on one core. Meanwhile this process imports torch and loads the model (8 s of
+    one core here, the other idle) and then embeds, so the pages are ready when the model is. At most ``ahead``
+    parsed files wait in memory.
+
+    Example:
+        >>> pre = Prefetcher([Path("a.pdf"), Path("b.pdf")])
+        >>> sections = pre.load(Path("a.pdf"))  # FileSkipped as load_file would raise it
+        >>> pre.close()
+    """
+
+    def __init__(self, files: list[Path], workers: int | None = None, ahead: int = 8) -> None:
+        self.queue = list(reversed(files))
+        self.futures: dict[Path, Future] = {}
+        self.ahead = ahead
+        self.pool = spawn_pool(workers or max(1, min(4, (os.cpu_count() or 2) - 1)))
+        self._top_up()
+
+    def _top_up(self) -> None:
+        while self.queue and len(self.futures) < self.ahead:
+            path = self.queue.pop()
+            self.futures[path] = self.pool.submit(_load_in_worker, str(path))
+
+    def load(self, path: Path) -> list[Section]:
+        """The sections of ``path`` (parsed here if it was not queued); raises :class:`FileSkipped`."""
+        future = self.futures.pop(path, None)
+        self._top_up()
+        if future is None:
+            return load_file(path)
+        try:
+            status, value, detail = future.result()
+        except BrokenProcessPool:  # a worker died (out of memory on a huge PDF?): try once more in this process
+            log.warning("%s: the parse worker died; parsing here instead", path)
+            return load_file(path)
+        if status == "skip":
+            raise FileSkipped(value, detail)
+        return value
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 def chunk_sections(source: str, sections: list[Section], chunk_size: int, chunk_overlap: int) -> list[Chunk]:
     """Split sections into chunks that keep their page/url/title (never across pages)."""
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -184,10 +242,24 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def known_hashes(index_dir: str | Path) -> dict[str, str]:
+    """Content hash of every file already in the index at ``index_dir`` (empty when there is none yet)."""
+    if not (Path(index_dir) / "chunks.sqlite").exists():
+        return {}
+    try:
+        store = IndexStore.open(index_dir, create=False)
+    except UserError:
+        return {}
+    try:
+        return store.sources()
+    finally:
+        store.close()
+
+
 def ingest(
     paths: list[str | Path],
     index_dir: str | Path,
-    embedder: Embedder,
+    embedder: Embedder | Callable[[], Embedder],
     chunk_size: int = 1000,
     chunk_overlap: int = 150,
     show_progress: bool = True,
@@ -198,6 +270,8 @@ def ingest(
     """Ingest files and directories into the index at ``index_dir`` (created on first use).
 
     Args:
+        embedder: the model, or a function that loads it: then the files are already being parsed in a worker
+            process while it loads (see :class:`Prefetcher`).
         batch_chunks: embed this many chunks at once, across files (each file is still committed on its own).
         on_file: called as ``on_file(done, total, name)`` before each file (the Gradio app shows it as progress).
         index_type: ``auto``/``flat``/``hnsw`` to store in the index (see :mod:`archivesrag.rag.store`).
@@ -207,7 +281,18 @@ def ingest(
     if chunk_overlap >= chunk_size:
         raise UserError("--chunk_overlap must be smaller than --chunk_size")
     files = expand_paths(paths)
-    store = IndexStore.open(index_dir, model_name=embedder.name, dim=embedder.dim, index_type=index_type)
+    known = known_hashes(index_dir)
+    digests = {path: file_digest(path) for path in files}
+    todo = [path for path in files if known.get(str(path)) != digests[path]]
+    prefetch = Prefetcher(todo) if len(todo) > 1 else None
+    try:
+        if not isinstance(embedder, Embedder):
+            embedder = embedder()
+        store = IndexStore.open(index_dir, model_name=embedder.name, dim=embedder.dim, index_type=index_type)
+    except BaseException:
+        if prefetch is not None:
+            prefetch.close()
+        raise
     report = IngestReport()
     # Chunks of several files are embedded together (small per-file batches waste the CPU), then each file is
     # committed on its own: a kill loses at most the files still pending, and a rerun redoes just those.
@@ -228,13 +313,12 @@ def ingest(
         for done, path in enumerate(tqdm(files, desc="ingest", unit="file", disable=not show_progress)):
             if on_file is not None:
                 on_file(done, len(files), path.name)
-            source = str(path)
-            digest = file_digest(path)
+            source, digest = str(path), digests[path]
             if store.file_hash(source) == digest:
                 report.unchanged.append(source)
                 continue
             try:
-                sections = load_file(path)
+                sections = prefetch.load(path) if prefetch is not None else load_file(path)
             except FileSkipped as err:
                 report.failed[source] = f"{err.reason}: {err}"
                 report.reasons[err.reason] += 1
@@ -248,5 +332,7 @@ def ingest(
         store.flush()
     finally:
         store.close()
+        if prefetch is not None:
+            prefetch.close()
     log.info("ingest into %s: %s", index_dir, report.summary())
     return report

@@ -21,13 +21,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import multiprocessing
 import os
 import random
-import sys
 import time
 from collections import Counter
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
@@ -37,6 +35,7 @@ from archivesrag.records import Passage, safe_filename, text_hash
 from archivesrag.scraping.config import ScrapeConfig
 from archivesrag.scraping.extract import PageContent, extract_page
 from archivesrag.scraping.state import CrawlState
+from archivesrag.workers import spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +62,6 @@ def canonical_url(url: str) -> str:
     if len(parts.path) > 1 and parts.path.endswith("/"):  # courlan keeps it when there is a query
         url = urlunsplit(parts._replace(path=parts.path.rstrip("/")))
     return url
-
-
-def _die_with_parent() -> None:
-    """Worker initializer: on Linux, ask the kernel to end this worker when the crawler dies (even by kill -9)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -104,14 +94,8 @@ class Crawler:
         self.state = CrawlState(self.output)
         self.show_progress = show_progress
         workers = parse_workers if parse_workers is not None else min(4, os.cpu_count() or 1)
-        # spawn, not fork: forked workers inherit the pipes of their siblings and outlive a kill -9 of the crawler
-        # (and forking a process with threads and an open SQLite handle is unsafe anyway).
-        self.executor: Executor = (
-            ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                initializer=_die_with_parent)
-            if workers > 1
-            else ThreadPoolExecutor(max_workers=1)
-        )
+        # Spawned workers that die with the crawler, even by kill -9 (see archivesrag.workers).
+        self.executor: Executor = spawn_pool(workers) if workers > 1 else ThreadPoolExecutor(max_workers=1)
         self.stats = CrawlStats()
         self.robots: dict[str, RobotFileParser | None] = {}
         self.robots_lock = asyncio.Lock()
@@ -282,8 +266,14 @@ class Crawler:
             return self._settle(url, "skipped", "non_html")
         loop = asyncio.get_running_loop()
         page: PageContent = await loop.run_in_executor(
-            self.executor, extract_page, resp.content, str(resp.url), self.cfg.search_contents,
-            self.cfg.max_passage_chars, self.cfg.min_passage_chars, self.cfg.fallback,
+            self.executor,
+            extract_page,
+            resp.content,
+            str(resp.url),
+            self.cfg.search_contents,
+            self.cfg.max_passage_chars,
+            self.cfg.min_passage_chars,
+            self.cfg.fallback,
         )
         links = self._new_links(page.links, depth)
         if not page.passages:
@@ -365,8 +355,9 @@ class Crawler:
         self.errors += error
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(queued=self.queue.qsize(), passages=self.stats.passages, errors=self.errors,
-                                 refresh=False)
+            self.bar.set_postfix(
+                queued=self.queue.qsize(), passages=self.stats.passages, errors=self.errors, refresh=False
+            )
 
     # ------------------------------------------------------------ the run
 
@@ -396,8 +387,13 @@ class Crawler:
             await self._seed(session)
             self.output.parent.mkdir(parents=True, exist_ok=True)
             self.out_file = self.output.open("ab")
-            self.bar = tqdm(total=self.cfg.max_pages, initial=min(self.claimed, self.cfg.max_pages), desc="crawl",
-                            unit="page", disable=not self.show_progress)
+            self.bar = tqdm(
+                total=self.cfg.max_pages,
+                initial=min(self.claimed, self.cfg.max_pages),
+                desc="crawl",
+                unit="page",
+                disable=not self.show_progress,
+            )
             workers = [asyncio.create_task(self._worker(session)) for _ in range(self.cfg.concurrency)]
             try:
                 await self.queue.join()

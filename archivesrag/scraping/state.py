@@ -74,8 +74,9 @@ class CrawlState:
         with self.output.open("rb+") as f:
             f.truncate(offset)
         self.db.execute("UPDATE urls SET status = 'queued' WHERE url = ?", (url,))
-        log.warning("%s: cut %d bytes of an interrupted page (%s); it will be fetched again", self.output,
-                    size - offset, url)
+        log.warning(
+            "%s: cut %d bytes of an interrupted page (%s); it will be fetched again", self.output, size - offset, url
+        )
         return size - offset
 
     def pending(self) -> list[tuple[str, int]]:
