@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from archivesrag.embedder import load_embedder
 from archivesrag.errors import UserError
@@ -104,7 +105,7 @@ class QueryGenArgs:
     max_passages: int | None = None
     seed: int = 42
     prompt_file: str | None = None
-    few_shot: bool | None = None  # None: on for local models, off for OpenAI
+    few_shot: bool | None = None  # None: see few_shot_by_default
     min_words: int = 10
     max_attempts: int = 3
     temperature: float = 0.7
@@ -191,6 +192,23 @@ def build_messages(passage: str, system: str, few_shot: bool, min_words: int = 1
                 {"role": "assistant", "content": json.dumps({"query": query})},
             ]
     return [*msgs, {"role": "user", "content": USER_TEMPLATE.format(passage=passage, min_words=min_words)}]
+
+
+def few_shot_by_default(spec: str, model: str | None = None) -> bool:
+    """Worked examples for every LLM except OpenAI's own API.
+
+    Small models (Ollama, the bundled GGUF, a llama.cpp/vLLM server behind an OpenAI-compatible URL) paste the
+    passage back when asked zero-shot; GPT-4o does not, and would pay for the examples' tokens on every call.
+
+    Example:
+        >>> few_shot_by_default("http://127.0.0.1:8080/v1"), few_shot_by_default("openai:gpt-4o")
+        (True, False)
+    """
+    parsed = parse_spec(spec, model)
+    if parsed.backend != "openai":
+        return True
+    host = urlparse(parsed.base_url).hostname if parsed.base_url else "api.openai.com"
+    return not (host or "").endswith("openai.com")
 
 
 def select_passages(passages: list[Passage], max_passages: int | None, seed: int) -> list[Passage]:
@@ -325,7 +343,7 @@ def generate(args: QueryGenArgs, llm: LLM | None = None) -> QueryGenStats:
     passages = select_passages(read_passages(args.input_file), args.max_passages, args.seed)
 
     spec = args.llm or default_llm_spec(prefer_openai=True)
-    few_shot = args.few_shot if args.few_shot is not None else parse_spec(spec, args.model).backend != "openai"
+    few_shot = args.few_shot if args.few_shot is not None else few_shot_by_default(spec, args.model)
     if llm is None:
         llm = get_llm(
             spec,

@@ -34,14 +34,18 @@ from archivesrag.querygen import QUERY_SCHEMA, SEED_PROMPT, QueryGenArgs, build_
 MAX_TOKENS = 96
 
 
-def serial(llm, texts: list[str]) -> float:
+def serial(llm, texts: list[str]) -> tuple[float, float]:
+    """(answers/min, completion tokens/min)."""
+    before = llm.usage.completion_tokens
     t0 = time.perf_counter()
     for t in texts:
         llm.chat_json(build_messages(t, SEED_PROMPT, True), QUERY_SCHEMA, temperature=0.7, max_tokens=MAX_TOKENS)
-    return len(texts) / (time.perf_counter() - t0) * 60
+    minutes = (time.perf_counter() - t0) / 60
+    return len(texts) / minutes, (llm.usage.completion_tokens - before) / minutes
 
 
-def ceiling(llm, texts: list[str], slots: int) -> float:
+def ceiling(llm, texts: list[str], slots: int) -> tuple[float, float]:
+    """(answers/min, completion tokens/min) with ``slots`` requests in flight."""
     async def main() -> None:
         sem = asyncio.Semaphore(slots)
 
@@ -53,12 +57,14 @@ def ceiling(llm, texts: list[str], slots: int) -> float:
 
         await asyncio.gather(*(one(t) for t in texts))
 
+    before = llm.usage.completion_tokens
     t0 = time.perf_counter()
     asyncio.run(main())
-    return len(texts) / (time.perf_counter() - t0) * 60
+    minutes = (time.perf_counter() - t0) / 60
+    return len(texts) / minutes, (llm.usage.completion_tokens - before) / minutes
 
 
-def ours(url: str, texts: list[str], slots: int) -> tuple[float, float, str]:
+def ours(url: str, texts: list[str], slots: int) -> tuple[float, float, float, str]:
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "passages.jsonl"
         src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
@@ -69,7 +75,7 @@ def ours(url: str, texts: list[str], slots: int) -> tuple[float, float, str]:
         stats = generate(args)
         dt = time.perf_counter() - t0
     requests = stats.written + sum(stats.skipped.values()) + stats.retries
-    return requests / dt * 60, stats.written / dt * 60, stats.summary()
+    return requests / dt * 60, stats.written / dt * 60, stats.completion_tokens / dt * 60, stats.summary()
 
 
 def main() -> None:
@@ -86,14 +92,18 @@ def main() -> None:
     llm = get_llm(srv.base_url, model="qwen")
     print(f"llama.cpp, bundled Qwen2.5-Coder-0.5B Q4_K_M, {args.slots} slots; {n} passages per run", flush=True)
     ceiling(llm, sets[3][: args.slots], args.slots)  # warm-up: loads weights, caches the shared prompt prefix
-    a = serial(llm, sets[0])
-    print(f"(a) serial client          {a:6.1f} queries/min", flush=True)
-    c = ceiling(llm, sets[2], args.slots)
-    print(f"(c) server ceiling         {c:6.1f} queries/min", flush=True)
-    b_req, b_valid, summary = ours(srv.base_url, sets[1], args.slots)
-    print(f"(b) archivesrag gen_query  {b_req:6.1f} requests/min, {b_valid:6.1f} valid queries/min   [{summary}]")
+    a, a_tok = serial(llm, sets[0])
+    print(f"(a) serial client          {a:6.1f} queries/min, {a_tok:6.0f} completion tokens/min", flush=True)
+    c, c_tok = ceiling(llm, sets[2], args.slots)
+    print(f"(c) server ceiling         {c:6.1f} queries/min, {c_tok:6.0f} completion tokens/min", flush=True)
+    b_req, b_valid, b_tok, summary = ours(srv.base_url, sets[1], args.slots)
+    print(
+        f"(b) archivesrag gen_query  {b_req:6.1f} requests/min, {b_tok:6.0f} completion tokens/min, "
+        f"{b_valid:6.1f} valid queries/min   [{summary}]"
+    )
     print(f"ratio (b)/(c) = {b_req / c:.2f} in requests, {b_valid / c:.2f} in valid queries  (target >= 0.9)")
     print(f"ratio (b)/(a) = {b_req / a:.2f} in requests, {b_valid / a:.2f} in valid queries  (target >= 2.0)")
+    print(f"ratio (b)/(c) in completion tokens/min (server work per minute) = {b_tok / c_tok:.2f}")
     print(f"server ceiling vs serial here: (c)/(a) = {c / a:.2f}")
 
 

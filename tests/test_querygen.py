@@ -21,6 +21,7 @@ from archivesrag.querygen import (
     QueryGenArgs,
     build_messages,
     copy_ratio,
+    few_shot_by_default,
     generate,
     invalid_reason,
 )
@@ -88,6 +89,20 @@ def test_copy_ratio_allows_shared_keywords():
     passage = "The reading room is open to registered researchers from Monday to Friday."
     assert copy_ratio("when can registered researchers use the reading room during the week", passage) < 0.5
     assert copy_ratio("the reading room is open to registered researchers from monday", passage) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("http://127.0.0.1:8080/v1", True),  # llama.cpp / vLLM / LM Studio: a local model
+        ("ollama:llama3", True),
+        ("bundled", True),
+        ("openai:gpt-4o", False),
+        ("https://api.openai.com/v1", False),
+    ],
+)
+def test_worked_examples_are_on_for_every_llm_but_openai(spec, expected):
+    assert few_shot_by_default(spec) is expected
 
 
 def test_few_shot_examples_come_before_the_passage():
