@@ -133,6 +133,13 @@ def test_adding_a_file_extends_the_faiss_index_and_a_change_rebuilds_it(tmp_path
     assert Searcher(store, embedder).search("national archives transfer", k=1)[0].chunk.text == docs[0].read_text()
 
 
+def test_asking_an_up_to_date_index_does_not_rewrite_it(index, embedder):
+    path, _ = index
+    before = (path / "index.faiss").stat().st_mtime_ns
+    assert Searcher(IndexStore.open(path), embedder).search(SENATE)
+    assert (path / "index.faiss").stat().st_mtime_ns == before
+
+
 def test_hnsw_index_finds_what_exact_search_finds(tmp_path, embedder):
     from archivesrag.rag.store import index_kind
 

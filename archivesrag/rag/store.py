@@ -191,14 +191,18 @@ class IndexStore:
         index, built_gen = (self._faiss, self._faiss_gen) if self._faiss is not None else self._load_cache()
         if index is not None and not self._can_extend(index, built_gen, want):
             index = None
+        changed = False
         if index is not None:
-            self._append_new(index)
+            changed = self._append_new(index) > 0
             if index.ntotal != self.count():
                 log.warning("%s disagrees with the database; rebuilding it", self.path / "index.faiss")
                 index = None
         if index is None:
-            index = self._rebuild(want)
-        self._save(index, gen)
+            index, changed = self._rebuild(want), True
+        if changed:  # an unchanged cache is not rewritten (150 MB at 100k chunks); only its stamp may move on
+            self._save(index)
+        if changed or built_gen != gen:
+            (self.path / "index.faiss.gen").write_text(f"{gen}\n")
         self._faiss, self._faiss_gen = index, gen
         return index
 
@@ -242,17 +246,21 @@ class IndexStore:
         removed_gen = int(self._meta("removed_gen", str(self.generation)))
         return 0 <= built_gen <= self.generation and removed_gen <= built_gen and index_kind(index) == want
 
-    def _append_new(self, index) -> None:
+    def _append_new(self, index) -> int:
+        """Add the chunks stored after the index's largest id; return how many."""
         import faiss
 
         last = int(faiss.vector_to_array(index.id_map).max()) if index.ntotal else -1
-        self._add_rows(index, self.db.execute("SELECT id, vector FROM chunks WHERE id > ? ORDER BY id", (last,)))
+        return self._add_rows(index, self.db.execute("SELECT id, vector FROM chunks WHERE id > ? ORDER BY id", (last,)))
 
-    def _add_rows(self, index, cursor: sqlite3.Cursor, batch: int = 20_000) -> None:
+    def _add_rows(self, index, cursor: sqlite3.Cursor, batch: int = 20_000) -> int:
+        added = 0
         while rows := cursor.fetchmany(batch):
             ids = np.array([r[0] for r in rows], dtype=np.int64)
             vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
             index.add_with_ids(vecs, ids)
+            added += len(rows)
+        return added
 
     def _rebuild(self, kind: str):
         import faiss
@@ -275,13 +283,13 @@ class IndexStore:
         if hasattr(inner, "hnsw"):
             inner.hnsw.efSearch = HNSW_EF_SEARCH
 
-    def _save(self, index, gen: int) -> None:
+    def _save(self, index) -> None:
+        """Replace the cache file atomically (the caller writes its stamp after it)."""
         import faiss
 
         tmp = self.path / f".index.faiss.{os.getpid()}.tmp"
         faiss.write_index(index, str(tmp))
         os.replace(tmp, self.path / "index.faiss")
-        (self.path / "index.faiss.gen").write_text(f"{gen}\n")
 
     def search(self, query_vec: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k (chunk id, cosine score), best first."""
