@@ -284,6 +284,7 @@ def ingest(
     known = known_hashes(index_dir)
     digests = {path: file_digest(path) for path in files}
     todo = [path for path in files if known.get(str(path)) != digests[path]]
+    changed = set(todo)
     prefetch = Prefetcher(todo) if len(todo) > 1 else None
     try:
         if not isinstance(embedder, Embedder):
@@ -314,7 +315,7 @@ def ingest(
             if on_file is not None:
                 on_file(done, len(files), path.name)
             source, digest = str(path), digests[path]
-            if store.file_hash(source) == digest:
+            if path not in changed:  # same bytes as when last ingested
                 report.unchanged.append(source)
                 continue
             try:
