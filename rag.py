@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 
 from archivesrag.embedder import default_embedding_model, load_embedder
 from archivesrag.errors import UserError, run_cli
@@ -43,6 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="flat: exact search; hnsw: approximate, <1 ms at 100k chunks; auto (new indexes): flat below 50k "
         "chunks, hnsw above. Kept in the index once set.",
+    )
+    ing.add_argument(
+        "--ocr",
+        choices=["auto", "off", "force"],
+        default="auto",
+        help="PDF pages without a text layer: auto reads them by OCR (bundled PP-OCR models), off skips them, "
+        "force OCRs every page",
     )
     ing.add_argument("paths", nargs="+", help="files or directories")
     ask = sub.add_parser("ask", help="answer a question from an index")
@@ -77,6 +85,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         args.chunk_overlap,
         batch_chunks=args.batch_chunks,
         index_type=args.index_type,
+        ocr=args.ocr,
     )
     for source, why in report.failed.items():
         print(f"skipped {source}: {why}", file=sys.stderr)
@@ -92,6 +101,8 @@ def print_answer(result, as_json: bool) -> None:
                     "question": result.question,
                     "answer": "".join(result.stream),
                     "found": result.found,
+                    "mode": result.mode,
+                    "cited": result.cited,
                     "sources": result.sources,
                 },
                 ensure_ascii=False,
@@ -105,6 +116,7 @@ def print_answer(result, as_json: bool) -> None:
         print("\nSources:")
         for s in result.sources:
             print(f"  [{s['n']}] {s['label']}  (score {s['score']:.2f})")
+            print(textwrap.fill(s["snippet"], width=100, initial_indent="      ", subsequent_indent="      "))
 
 
 def run_ask(args: argparse.Namespace) -> int:

@@ -203,7 +203,8 @@ class Engine:
             dest.unlink(missing_ok=True)
             reason = next(iter(report.failed.values()))
             return UploadResult(dest.name, "skipped", reason.replace("no_text", "no text"))
-        return UploadResult(dest.name, "indexed", f"{report.pages} pages, {report.chunks_added} chunks")
+        ocr = f", {report.ocr_pages} by OCR" if report.ocr_pages else ""
+        return UploadResult(dest.name, "indexed", f"{report.pages} pages{ocr}, {report.chunks_added} chunks")
 
     def add_uploads(self, files: list[Any] | None) -> str:
         """Gradio handler: per-file results as Markdown lines."""

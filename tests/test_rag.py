@@ -51,7 +51,10 @@ def docs(tmp_path_factory):
 
 @pytest.fixture
 def index(tmp_path, docs, embedder):
-    report = ingest([docs], tmp_path / "index", embedder, chunk_size=600, chunk_overlap=60, show_progress=False)
+    # --ocr off: today's behaviour for scans (tests/test_ocr.py reads them); keeps each test from OCRing a page.
+    report = ingest(
+        [docs], tmp_path / "index", embedder, chunk_size=600, chunk_overlap=60, show_progress=False, ocr="off"
+    )
     return tmp_path / "index", report
 
 
@@ -89,7 +92,7 @@ def test_persistence_round_trip(index, embedder):
 def test_reingest_adds_nothing(index, docs, embedder):
     path, _ = index
     before = IndexStore.open(path).count()
-    again = ingest([docs], path, embedder, chunk_size=600, chunk_overlap=60, show_progress=False)
+    again = ingest([docs], path, embedder, chunk_size=600, chunk_overlap=60, show_progress=False, ocr="off")
     assert again.chunks_added == 0 and len(again.unchanged) == 4 and IndexStore.open(path).count() == before
 
 
@@ -249,7 +252,7 @@ def cli(*argv, **kw):
 
 def test_cli_ingest_and_ask_json(docs, tmp_path, llama_server):
     idx = tmp_path / "idx"
-    proc = cli("ingest", "--index", str(idx), "--embedding_model", "bundled", str(docs))
+    proc = cli("ingest", "--index", str(idx), "--embedding_model", "bundled", "--ocr", "off", str(docs))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "4 indexed" in proc.stdout and "3 failed" in proc.stdout
     assert sum(line.startswith("skipped ") for line in proc.stderr.splitlines()) == 3
@@ -257,6 +260,8 @@ def test_cli_ingest_and_ask_json(docs, tmp_path, llama_server):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
     assert out["found"] and out["answer"] and out["sources"][0]["page"] == 2
+    top = out["sources"][0]
+    assert "thirty Years" in top["text"] and top["snippet"] in " ".join(top["text"].split()) and top["score"] > 0.3
 
 
 def test_cli_errors_are_one_line(tmp_path):

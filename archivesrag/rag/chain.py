@@ -6,15 +6,20 @@ it as a LangChain ``BaseRetriever`` for users' own chains. :func:`answer` builds
 streams the LLM's answer, and returns the sources its ``[n]`` markers refer to; when the best match scores below
 ``min_score`` it says nothing relevant was found instead of letting the model guess.
 
+What reaches the user is never a non-answer: the stream is held back until it is clearly an answer; an empty,
+marker-only (``[1]``) or echoed answer is asked once more, and then replaced by the extractive answer (the
+best-matching sentence of the top source), labelled as such. Markers to sources that were not given are dropped.
+
 Example:
-    >>> searcher = Searcher(IndexStore.open("my-index"), load_embedder("bundled"), hybrid=True)
+    >>> searcher = Searcher(IndexStore.open("my-index"), load_embedder("bundled"), rerank_model="bundled")
     >>> result = answer("Who can propose amendments?", searcher, get_llm("bundled"))
-    >>> print("".join(result.stream)); print(result.sources[0]["label"])
+    >>> print("".join(result.stream)); print(result.mode, result.sources[0]["label"], result.sources[0]["snippet"])
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,13 +32,19 @@ from langchain_core.retrievers import BaseRetriever
 from archivesrag.embedder import Embedder
 from archivesrag.llm import LLM
 from archivesrag.rag.store import Chunk, IndexStore
+from archivesrag.reranker import Reranker, load_reranker
 
 log = logging.getLogger(__name__)
 
-SYSTEM_PROMPT = (
-    "You answer questions about a document collection using only the numbered sources given with the question. "
-    "Cite the sources you use with their numbers in square brackets, like [1] or [2][3]. If the sources do not "
-    "contain the answer, say that you do not know. Be concise."
+SYSTEM_PROMPT = "You answer questions from the numbered sources you are given, and from nothing else."
+ANSWER_RULES = (
+    "Answer the question below using only these sources. Write one or two sentences that state the answer "
+    "itself, then the number of each source you used in square brackets, like [1] or [2]. If the sources do not "
+    "contain the answer, write: The sources do not say."
+)
+REASK = (
+    'That was not an answer. Write a full sentence that answers the question "{question}" with the facts from '
+    "the sources, then the source number in square brackets."
 )
 NO_CONTEXT = "I could not find anything relevant to that question in the indexed documents."
 RRF_K = 60  # the constant of Cormack et al.'s reciprocal rank fusion
@@ -55,7 +66,8 @@ class Searcher:
         embedder: must be the model that built the index.
         hybrid: fuse dense and BM25 rankings (helps with names, codes, rare words).
         mmr: maximal marginal relevance over the candidates (fewer near-duplicate chunks).
-        rerank_model: path or id of a sentence-transformers CrossEncoder to reorder candidates.
+        rerank_model: ``bundled`` (ms-marco-MiniLM-L-12-v2 ONNX), a CrossEncoder dir or HF id, or a loaded
+            :class:`~archivesrag.reranker.Reranker`: reorders the candidates by cross-encoder relevance.
         fetch_k: candidates taken before fusion/MMR/rerank.
     """
 
@@ -65,7 +77,7 @@ class Searcher:
         embedder: Embedder,
         hybrid: bool = False,
         mmr: bool = False,
-        rerank_model: str | None = None,
+        rerank_model: str | Reranker | None = None,
         fetch_k: int = 30,
         lambda_mult: float = 0.5,
     ) -> None:
@@ -76,13 +88,7 @@ class Searcher:
         self.fetch_k = fetch_k
         self.lambda_mult = lambda_mult
         self._bm25: tuple[int, Any, list[int]] | None = None
-        self._reranker = None
-        if rerank_model:
-            from sentence_transformers import CrossEncoder
-
-            from archivesrag.embedder import resolve_model
-
-            self._reranker = CrossEncoder(resolve_model(rerank_model))
+        self.reranker = load_reranker(rerank_model) if isinstance(rerank_model, str) else rerank_model
 
     def _bm25_ranking(self, query: str, k: int) -> list[int]:
         import bm25s
@@ -104,7 +110,7 @@ class Searcher:
     def search(self, query: str, k: int = 4) -> list[Hit]:
         """The ``k`` best chunks for ``query``, best first, each with its cosine score."""
         qv = self.embedder.encode_queries([query])[0]
-        wide = self.hybrid or self.mmr or self._reranker is not None
+        wide = self.hybrid or self.mmr or self.reranker is not None
         dense = self.store.search(qv, self.fetch_k if wide else k)
         ranked = [i for i, _ in dense]
         if self.hybrid:
@@ -121,8 +127,8 @@ class Searcher:
             picked = maximal_marginal_relevance(qv, vecs, lambda_mult=self.lambda_mult, k=k)
             ranked = [ranked[i] for i in picked]
         chunks = self.store.get(ranked)
-        if self._reranker is not None and chunks:
-            order = np.argsort(-self._reranker.predict([(query, c.text) for c in chunks]))
+        if self.reranker is not None and chunks:
+            order = np.argsort(-self.reranker.score(query, [c.text for c in chunks]), kind="stable")
             chunks = [chunks[i] for i in order]
         return [Hit(c, float(scores[c.id])) for c in chunks[:k]]
 
@@ -154,43 +160,256 @@ class ArchivesRetriever(BaseRetriever):
 
 
 def build_messages(question: str, hits: list[Hit]) -> list[dict[str, str]]:
-    """System prompt + one user turn holding the numbered sources and the question."""
+    """The prompt, shaped for small models: the sources first, then the instruction, the question last (small
+    models follow what they read last), asking for a sentence that states the answer before its citations."""
     sources = "\n\n".join(f"[{n}] ({h.chunk.label()})\n{h.chunk.text}" for n, h in enumerate(hits, start=1))
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question}"},
+        {"role": "user", "content": f"Sources:\n\n{sources}\n\n{ANSWER_RULES}\n\nQuestion: {question}"},
     ]
+
+
+def reask_messages(question: str, hits: list[Hit], bad: str) -> list[dict[str, str]]:
+    """A second try after a degenerate answer: the first turn, the bad answer, and a plain correction."""
+    return [
+        *build_messages(question, hits),
+        {"role": "assistant", "content": bad},
+        {"role": "user", "content": REASK.format(question=question)},
+    ]
+
+
+# ---------------------------------------------------------------- checking what the model wrote
+
+MARKER = re.compile(r"\[\s*(\d+)\s*\]")
+ANY_MARKERS = re.compile(r"\[[\d\s,;–-]*\]")
+WORD = re.compile(r"[^\W_]+")
+PROMPT_ECHO = ("sources:", "question:", ANSWER_RULES[:40].lower())
+HOLD_WORDS = 4  # words of real text an answer must show before it is streamed to the user
+
+
+def _norm(text: str) -> str:
+    return " ".join(WORD.findall(text.lower()))
+
+
+def _strip_labels(text: str, labels: list[str]) -> str:
+    """The answer without citation markers and without the sources' labels (``[2] (file.pdf, page 7)``)."""
+    text = ANY_MARKERS.sub(" ", text)
+    for label in labels:
+        text = text.replace(label, " ")
+    return re.sub(r"\(\s*[,;.\s]*\)", " ", text)
+
+
+def degenerate_reason(text: str, question: str, labels: list[str]) -> str | None:
+    """Why an answer is no answer, or None when it is one.
+
+    Degenerate: empty; only ``[n]`` markers (with or without the sources' labels); the question repeated; a piece
+    of the prompt repeated. A short real answer ("Congress.") is not degenerate.
+
+    Example:
+        >>> degenerate_reason("[1] (a.pdf, page 2)", "Who?", ["a.pdf, page 2"])
+        'only citation markers'
+        >>> degenerate_reason("Congress declares war [1].", "Who declares war?", []) is None
+        True
+    """
+    if not text.strip():
+        return "empty"
+    body = _norm(_strip_labels(text, labels))
+    if not body:
+        return "only citation markers"
+    q = _norm(question)
+    if body == q or (len(body) >= 12 and q.startswith(body)):
+        return "an echo of the question"
+    low = text.strip().lower()
+    if any(low.startswith(p) for p in PROMPT_ECHO) or ANSWER_RULES[:40].lower() in low:
+        return "an echo of the prompt"
+    return None
+
+
+def _clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
+    """True once the start of a streamed answer can no longer turn out degenerate (then it is shown)."""
+    body = _norm(_strip_labels(text, labels))
+    if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body):
+        return False
+    low = text.strip().lower()
+    return not any(p.startswith(low[: len(p)]) or low.startswith(p) for p in PROMPT_ECHO)
+
+
+class CitationFilter:
+    """Drops ``[n]`` markers that point past the sources given, in a stream of pieces (a marker may be split
+    across pieces, so an unclosed ``[`` tail is held back until it closes).
+
+    Example:
+        >>> f = CitationFilter(2)
+        >>> f.feed("Congress [1][") + f.feed("7] declares war [2].") + f.flush()
+        'Congress [1] declares war [2].'
+    """
+
+    def __init__(self, n_sources: int) -> None:
+        self.n = n_sources
+        self.tail = ""
+        self.cited: set[int] = set()
+
+    def _clean(self, text: str) -> str:
+        def keep(m: re.Match[str]) -> str:
+            n = int(m.group(1))
+            if 1 <= n <= self.n:
+                self.cited.add(n)
+                return m.group(0)
+            return ""
+
+        return MARKER.sub(keep, text)
+
+    def feed(self, piece: str) -> str:
+        text = self.tail + piece
+        cut = text.rfind("[")
+        if cut != -1 and "]" not in text[cut:] and len(text) - cut <= 8:
+            text, self.tail = text[:cut], text[cut:]
+        else:
+            self.tail = ""
+        return self._clean(text)
+
+    def flush(self) -> str:
+        text, self.tail = self.tail, ""
+        return self._clean(text)
+
+
+# ---------------------------------------------------------------- the extractive answer
+
+SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+
+
+def split_sentences(text: str, min_words: int = 4, max_chars: int = 400) -> list[str]:
+    """Sentences (or lines) of a chunk that can stand alone as an answer; long ones are cut at ``max_chars``."""
+    out = []
+    for raw in SENTENCE_END.split(text):
+        sentence = " ".join(raw.split())
+        if len(sentence.split()) >= min_words:
+            out.append(sentence[:max_chars])
+    return out or [" ".join(text.split())[:max_chars]]
+
+
+def best_sentences(question: str, hits: list[Hit], embedder: Embedder) -> list[str]:
+    """The sentence of each hit that is most similar to the question (one encode call for all of them): the
+    snippet a person reads under the answer, and the extractive answer for the top hit."""
+    per_hit = [split_sentences(h.chunk.text) for h in hits]
+    flat = [s for sentences in per_hit for s in sentences]
+    if not flat:
+        return []
+    scores = embedder.encode_passages(flat) @ embedder.encode_queries([question])[0]
+    out, start = [], 0
+    for sentences in per_hit:
+        part = scores[start : start + len(sentences)]
+        out.append(sentences[int(np.argmax(part))])
+        start += len(sentences)
+    return out
+
+
+EXTRACTIVE_NOTE = (
+    "(Extractive answer: the passage of source [1] that best matches the question; the LLM gave no usable answer.)"
+)
+
+
+# ---------------------------------------------------------------- answering
 
 
 @dataclass
 class Answer:
-    """An answer in the making: iterate ``stream`` for its text; ``sources`` are numbered as in the text."""
+    """An answer in the making: iterate ``stream`` for its text; ``sources`` are numbered as in the text.
+
+    ``mode`` is ``llm`` (the model's answer), ``extractive`` (the model gave no usable answer twice, so the best
+    sentence of the top source is shown, labelled as such) or ``none`` (nothing relevant was found); it and
+    ``attempts``/``rejected`` are final once ``stream`` is exhausted.
+    """
 
     question: str
     hits: list[Hit]
     stream: Iterator[str]
     sources: list[dict[str, Any]] = field(default_factory=list)
     found: bool = True
+    mode: str = "llm"
+    attempts: int = 0
+    rejected: list[str] = field(default_factory=list)  # why each discarded attempt was degenerate
+    cited: list[int] = field(default_factory=list)  # the source numbers the final text cites
+
+
+def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int) -> Iterator[str]:
+    """Stream the model's answer, but show nothing until it is clearly an answer; on a degenerate answer ask
+    once more, then fall back to the extractive answer. Markers to sources that were not given are dropped."""
+    question, hits = result.question, result.hits
+    labels = [h.chunk.label() for h in hits]
+    messages = build_messages(question, hits)
+    for attempt in (1, 2):
+        result.attempts = attempt
+        cites = CitationFilter(len(hits))
+        held, shown = "", False
+        for piece in llm.stream(messages, temperature=0, max_tokens=max_tokens):
+            held += cites.feed(piece)
+            if shown:
+                yield held
+                held = ""
+            elif _clearly_an_answer(held, question, labels):
+                shown = True
+                yield held
+                held = ""
+        held += cites.flush()
+        if shown:
+            if held:
+                yield held
+            result.cited = sorted(cites.cited)
+            return
+        why = degenerate_reason(held, question, labels)
+        if why is None:
+            result.cited = sorted(cites.cited)
+            yield held
+            return
+        log.warning("answer attempt %d was %s: %r", attempt, why, held[:80])
+        result.rejected.append(why)
+        messages = reask_messages(question, hits, held)
+    result.mode, result.cited = "extractive", [1]
+    yield f"{snippets[0]} [1]\n\n{EXTRACTIVE_NOTE}"
+
+
+def source_dict(n: int, hit: Hit, snippet: str) -> dict[str, Any]:
+    """What the CLI's ``--json`` and the app show of one source."""
+    c = hit.chunk
+    return {
+        "n": n,
+        "label": c.label(),
+        "source": c.source,
+        "page": c.page,
+        "line": c.line,
+        "url": c.url,
+        "title": c.title,
+        "ocr": c.ocr,
+        "score": round(hit.score, 4),
+        "snippet": snippet,
+        "text": c.text,
+    }
 
 
 def answer(
-    question: str, searcher: Searcher, llm: LLM, k: int = 4, min_score: float = 0.25, max_tokens: int = 512
+    question: str, searcher: Searcher, llm: LLM, k: int = 4, min_score: float = 0.25, max_tokens: int = 256
 ) -> Answer:
-    """Retrieve, then stream a grounded answer; below ``min_score`` no LLM call is made at all."""
+    """Retrieve, then stream a grounded answer that is never empty or only markers (see :func:`_guarded`).
+
+    Below ``min_score`` no LLM call is made at all and the answer says plainly that nothing relevant was found.
+    """
     hits = searcher.search(question, k)
     if not hits or max(h.score for h in hits) < min_score:
-        return Answer(question, [], iter([NO_CONTEXT]), found=False)
-    sources = [
-        {
-            "n": n,
-            "label": h.chunk.label(),
-            "source": h.chunk.source,
-            "page": h.chunk.page,
-            "url": h.chunk.url,
-            "title": h.chunk.title,
-            "score": round(h.score, 4),
-        }
-        for n, h in enumerate(hits, start=1)
-    ]
-    stream = llm.stream(build_messages(question, hits), temperature=0, max_tokens=max_tokens)
-    return Answer(question, hits, stream, sources)
+        return Answer(question, [], iter([NO_CONTEXT]), found=False, mode="none")
+    snippets = best_sentences(question, hits, searcher.embedder)
+    result = Answer(
+        question, hits, iter(()), [source_dict(n, h, s) for n, (h, s) in enumerate(zip(hits, snippets, strict=True), 1)]
+    )
+    result.stream = _guarded(result, llm, snippets, max_tokens)
+    return result
+
+
+def extractive_answer(question: str, searcher: Searcher, k: int = 4, min_score: float = 0.25) -> Answer:
+    """The no-LLM baseline: the best-matching sentence of the top source, cited (bench/answers.py compares it)."""
+    hits = searcher.search(question, k)
+    if not hits or max(h.score for h in hits) < min_score:
+        return Answer(question, [], iter([NO_CONTEXT]), found=False, mode="none")
+    snippets = best_sentences(question, hits, searcher.embedder)
+    sources = [source_dict(n, h, s) for n, (h, s) in enumerate(zip(hits, snippets, strict=True), 1)]
+    return Answer(question, hits, iter([f"{snippets[0]} [1]"]), sources, mode="extractive", cited=[1])

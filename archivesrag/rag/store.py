@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS chunks(
     text TEXT NOT NULL, chunk_hash TEXT NOT NULL UNIQUE, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 """
+# Columns added after the first release: an older index gains them (NULL for its chunks) when opened.
+LATER_COLUMNS = {"line": "INTEGER", "headings": "TEXT", "ocr": "INTEGER"}
+CHUNK_COLUMNS = "id, text, source, page, url, title, chunk_hash, line, headings, ocr"
+LABEL_WORDS = 8  # first words of a passage that name it when nothing else does
 
 
 @dataclass
@@ -65,13 +69,30 @@ class Chunk:
     title: str | None = None
     chunk_hash: str = ""
     id: int | None = None
+    line: int | None = None  # line of a passages JSONL file
+    headings: str | None = None  # heading path of a scraped passage, "A › B"
+    ocr: bool = False  # the text was read from a page image
 
     def label(self) -> str:
-        """How a citation names this chunk: the URL, or the file name and page."""
-        if self.url:
-            return self.url
+        """How a citation names this chunk, so a person can find it: the PDF page, the page title or heading
+        path with its URL, or a JSONL file's line and first words (never just the file name of a JSONL).
+
+        Example:
+            >>> Chunk("Congress shall have power to declare war", "/d/passages.jsonl", line=12).label()
+            'passages.jsonl, line 12: “Congress shall have power to declare war”'
+        """
         name = Path(self.source).name
-        return f"{name}, page {self.page}" if self.page else name
+        parts = [self.title] if self.title else []
+        if self.headings and self.headings != self.title:
+            parts.append(self.headings.removeprefix(f"{self.title} › ") if self.title else self.headings)
+        where = " › ".join(parts)
+        if self.url:
+            return f"{where} ({self.url})" if where else self.url
+        if self.page:
+            return f"{name}, page {self.page}" + (", OCR" if self.ocr else "")
+        if self.line:
+            return f"{name}, line {self.line}: " + (where or _first_words(self.text))
+        return f"{name}: {where}" if where else name
 
 
 class IndexStore:
@@ -112,6 +133,10 @@ class IndexStore:
             db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
+            for column, kind in LATER_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE chunks ADD COLUMN {column} {kind}")
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as err:
             raise UserError(f"{db_path}: not a readable index database ({err}); rebuild the index") from None
@@ -163,12 +188,8 @@ class IndexStore:
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            f"SELECT id, text, source, page, url, title, chunk_hash FROM chunks WHERE id IN ({marks})", ids
-        ).fetchall()
-        by_id = {
-            r[0]: Chunk(text=r[1], source=r[2], page=r[3], url=r[4], title=r[5], chunk_hash=r[6], id=r[0]) for r in rows
-        }
+        rows = self.db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", ids).fetchall()
+        by_id = {r[0]: _chunk(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def all_texts(self) -> tuple[list[int], list[str]]:
@@ -316,9 +337,9 @@ class IndexStore:
             removed = self.db.execute("DELETE FROM chunks WHERE source=?", (source,)).rowcount
             for c, v in zip(chunks, vecs, strict=True):
                 cur = self.db.execute(
-                    "INSERT OR IGNORE INTO chunks(source, page, url, title, text, chunk_hash, vector) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (source, c.page, c.url, c.title, c.text, c.chunk_hash, v.tobytes()),
+                    "INSERT OR IGNORE INTO chunks(source, page, url, title, text, chunk_hash, vector, line, headings, "
+                    "ocr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (source, c.page, c.url, c.title, c.text, c.chunk_hash, v.tobytes(), c.line, c.headings, int(c.ocr)),
                 )
                 added += cur.rowcount
             self.db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", (source, file_hash, added, time.time()))
@@ -352,6 +373,17 @@ class IndexStore:
     def flush(self) -> None:
         """Bring the FAISS cache file up to date (after an ingest)."""
         self.faiss()
+
+
+def _first_words(text: str, n: int = LABEL_WORDS) -> str:
+    words = text.split()
+    return "“" + " ".join(words[:n]) + ("…" if len(words) > n else "") + "”"
+
+
+def _chunk(row: tuple) -> Chunk:
+    """A :class:`Chunk` from a row of :data:`CHUNK_COLUMNS`."""
+    i, text, source, page, url, title, chunk_hash, line, headings, ocr = row
+    return Chunk(text, source, page, url, title, chunk_hash, i, line, headings, bool(ocr))
 
 
 def _inner(index):
