@@ -28,19 +28,19 @@ def main() -> int:
     ap.add_argument("--docs", default=str(SAMPLE), help="files or a folder to index (default: the sample)")
     ap.add_argument("--index", default=str(cache_dir() / "demo-index"))
     ap.add_argument("--llm", default=None, help="LLM spec (default: Ollama if it answers, else the bundled GGUF)")
-    ap.add_argument("--top_k", type=int, default=2)
+    ap.add_argument("--top_k", type=int, default=3)
     args = ap.parse_args()
 
     embedder = load_embedder("bundled")
     ingest([args.docs], args.index, embedder, show_progress=False)
-    searcher = Searcher(IndexStore.open(args.index), embedder)
+    searcher = Searcher(IndexStore.open(args.index), embedder, rerank_model="bundled")
     result = answer(args.question, searcher, get_llm(args.llm or default_llm_spec()), k=args.top_k)
     print(f"Q: {args.question}\nA: ", end="", flush=True)
     for piece in result.stream:
         print(piece, end="", flush=True)
     print("\n\nSources:")
     for s in result.sources:
-        print(f"  [{s['n']}] {s['title'] or s['label']} (score {s['score']:.2f})")
+        print(f"  [{s['n']}] {s['label']} (score {s['score']:.2f})\n      {s['snippet']}")
     return 0
 
 

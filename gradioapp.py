@@ -30,13 +30,18 @@ def parse_args() -> AppSettings:
     ap.add_argument("--share", action="store_true", help="public *.gradio.live link (needs internet; use --auth)")
     ap.add_argument("--auth", help="user:password, or a file with one user:password per line")
     ap.add_argument("--max_file_size", type=float, default=50.0, help="upload limit in MB")
-    ap.add_argument("--top_k", type=int, default=4, help="sources per answer (changeable in the UI)")
+    ap.add_argument("--top_k", type=int, default=3, help="sources per answer (changeable in the UI)")
     ap.add_argument("--hybrid", action="store_true", help="start with hybrid BM25 + dense search on")
+    ap.add_argument("--rerank_model", default="bundled", help="cross-encoder that reorders the sources: 'bundled' "
+                    "(ms-marco-MiniLM-L-12-v2 ONNX), a CrossEncoder dir or HF id, or 'none'")
+    ap.add_argument("--ocr", choices=["auto", "off", "force"], default="auto",
+                    help="PDF pages without a text layer: read by OCR (auto), skip (off), OCR every page (force)")
     ap.add_argument("--min_score", type=float, default=0.25, help="below this cosine, say nothing was found")
     a = ap.parse_args()
     return AppSettings(
         data_path=a.data_path, model=a.model, embedding_model=a.embedding_model, index=a.index, host=a.host,
         port=a.port, share=a.share, auth=a.auth, max_file_size_mb=a.max_file_size, top_k=a.top_k, hybrid=a.hybrid,
+        rerank_model=None if a.rerank_model.lower() in ("none", "") else a.rerank_model, ocr=a.ocr,
         min_score=a.min_score,
     )
 

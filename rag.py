@@ -56,12 +56,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ask = sub.add_parser("ask", help="answer a question from an index")
     ask.add_argument("--index", required=True)
     ask.add_argument("--embedding_model", default=None, help="default: the model that built the index")
-    ask.add_argument("--llm", default=None, help="LLM spec; default: ollama:llama3 if Ollama answers, else bundled")
+    ask.add_argument(
+        "--llm",
+        default=None,
+        help="LLM spec; default: ollama:llama3 if Ollama answers, else bundled (Qwen2.5-Coder-1.5B; bundled:0.5b "
+        "is faster and weaker)",
+    )
     ask.add_argument("--model", default=None, help="model name for URL specs")
-    ask.add_argument("--top_k", type=int, default=4)
+    ask.add_argument("--top_k", type=int, default=3, help="sources given to the LLM")
     ask.add_argument("--mmr", action="store_true", help="diversify sources (maximal marginal relevance)")
     ask.add_argument("--hybrid", action="store_true", help="fuse BM25 with dense search (reciprocal rank fusion)")
-    ask.add_argument("--rerank_model", default=None, help="cross-encoder model dir to reorder candidates")
+    ask.add_argument(
+        "--rerank_model",
+        default="bundled",
+        help="cross-encoder that reorders 30 candidates: 'bundled' (ms-marco-MiniLM-L-12-v2 INT8 ONNX, ~1 s on a "
+        "CPU), a sentence-transformers CrossEncoder dir or HF id, or 'none'",
+    )
     ask.add_argument(
         "--min_score", type=float, default=0.25, help="below this best cosine score, say nothing relevant was found"
     )
@@ -122,7 +132,11 @@ def print_answer(result, as_json: bool) -> None:
 def run_ask(args: argparse.Namespace) -> int:
     store = IndexStore.open(args.index, model_name=args.embedding_model, create=False)
     searcher = Searcher(
-        store, load_embedder(store.model_name), hybrid=args.hybrid, mmr=args.mmr, rerank_model=args.rerank_model
+        store,
+        load_embedder(store.model_name),
+        hybrid=args.hybrid,
+        mmr=args.mmr,
+        rerank_model=None if args.rerank_model.lower() in ("none", "") else args.rerank_model,
     )
     llm = get_llm(args.llm or default_llm_spec(), args.model)
     questions = [args.question] if args.question else None

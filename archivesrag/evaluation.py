@@ -69,6 +69,35 @@ def recall_at_k(ranked: list[str], rel: dict[str, int], k: int) -> float:
     return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
 
 
+def per_query_ndcg(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> np.ndarray:
+    """nDCG@10 of each judged query, in ``qrels`` order (the unit a paired bootstrap resamples)."""
+    return np.array([ndcg_at_k(rankings.get(q, []), rel, 10) for q, rel in qrels.items()])
+
+
+def paired_bootstrap(base: np.ndarray, other: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean difference ``other - base`` over queries and its 95% percentile interval from ``n`` resamples of the
+    queries (the same queries for both systems, so the noise of which queries were drawn cancels).
+
+    Example:
+        >>> paired_bootstrap(np.array([0.5, 0.6, 0.7]), np.array([0.6, 0.7, 0.8]))
+        (0.1, 0.1, 0.1)
+    """
+    diff = other - base
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(n, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return round(float(diff.mean()), 6), round(float(low), 6), round(float(high), 6)
+
+
+def gain_verdict(diff: float, low: float, high: float) -> str:
+    """How a person should read a gain: better / worse only when the 95% interval excludes 0."""
+    if low > 0:
+        return "better than the base"
+    if high < 0:
+        return "worse than the base"
+    return "no measurable difference"
+
+
 def score_rankings(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
     """Mean of every metric in :data:`METRICS` over the queries that have relevance judgements."""
     per = {m: [] for m in METRICS}
@@ -184,20 +213,45 @@ def bm25_rankings(data: EvalSet, k: int = 100) -> dict[str, list[str]]:
 def evaluate_all(
     data: EvalSet, models: list[str], bm25: bool = True, query_instruction: str = ""
 ) -> dict[str, dict[str, float]]:
-    """Metrics per system: each model by name, then ``BM25``."""
+    """Metrics per system: each model by name, then ``BM25``. Every system after the first (the base) also gets
+    ``ndcg@10_gain`` with its paired-bootstrap 95% interval (``ndcg@10_gain_low``/``_high``) and a ``verdict``."""
     if not data.qrels:
         raise UserError("no queries with relevance judgements to evaluate")
-    table = {m: score_rankings(dense_rankings(data, m, query_instruction), data.qrels) for m in models}
+    rankings = {m: dense_rankings(data, m, query_instruction) for m in models}
     if bm25:
-        table["BM25"] = score_rankings(bm25_rankings(data), data.qrels)
+        rankings["BM25"] = bm25_rankings(data)
+    table: dict[str, dict] = {name: score_rankings(r, data.qrels) for name, r in rankings.items()}
+    names = list(rankings)
+    base = per_query_ndcg(rankings[names[0]], data.qrels)
+    for name in names[1:]:
+        diff, low, high = paired_bootstrap(base, per_query_ndcg(rankings[name], data.qrels))
+        table[name].update(
+            {
+                "ndcg@10_gain": diff,
+                "ndcg@10_gain_low": low,
+                "ndcg@10_gain_high": high,
+                "verdict": gain_verdict(diff, low, high),
+            }
+        )
     return table
 
 
-def to_markdown(table: dict[str, dict[str, float]]) -> str:
+def to_markdown(table: dict[str, dict]) -> str:
+    """The metrics table, then each system's nDCG@10 gain over the first with its 95% interval and verdict."""
     head = "| system | " + " | ".join(METRICS) + " |\n|---|" + "---:|" * len(METRICS) + "\n"
-    return head + "".join(
+    text = head + "".join(
         f"| {name} | " + " | ".join(f"{100 * row[m]:.2f}" for m in METRICS) + " |\n" for name, row in table.items()
     )
+    gains = [(name, row) for name, row in table.items() if "ndcg@10_gain" in row]
+    if gains:
+        base = next(iter(table))
+        text += f"\n| nDCG@10 vs {base} | gain | 95% interval (paired bootstrap) | verdict |\n|---|---:|---|---|\n"
+        text += "".join(
+            f"| {name} | {100 * row['ndcg@10_gain']:+.2f} | [{100 * row['ndcg@10_gain_low']:+.2f}, "
+            f"{100 * row['ndcg@10_gain_high']:+.2f}] | {row['verdict']} |\n"
+            for name, row in gains
+        )
+    return text
 
 
 def write_report(table: dict[str, dict[str, float]], output: str | Path, n_queries: int, n_docs: int) -> None:

@@ -306,10 +306,9 @@ class Loop:
         return cmd, {name: round(100 * row["ndcg@10"], 2) for name, row in metrics.items()}
 
     def winner(self) -> str:
-        """The dense model with the better nDCG@10 (the index needs a dense model, even when BM25 wins)."""
+        """The dense model the index is built with (see :func:`choose_model`)."""
         table = json.loads(self.p("eval.json").read_text())["metrics"]
-        base, tuned = self.a.model_name_or_path, str(self.p("model"))
-        return tuned if table[tuned]["ndcg@10"] >= table[base]["ndcg@10"] else base
+        return choose_model(table, self.a.model_name_or_path, str(self.p("model")))[0]
 
     def step_index(self) -> tuple[list[str], dict[str, Any]]:
         model = self.winner()
@@ -441,8 +440,31 @@ def plot_ndcg(table: dict[str, dict[str, float]], labels: dict[str, str], png: P
     plt.close(fig)
 
 
-def verdict(table: dict[str, dict[str, float]], base: str, tuned: str) -> str:
-    """The report's last line: did the fine-tuned model beat the base and BM25, by how much (nDCG@10 points)."""
+def choose_model(table: dict[str, dict], base: str, tuned: str) -> tuple[str, str]:
+    """Which dense model to index with, and why: the fine-tuned one only when its nDCG@10 gain over the base on the
+    held-out split is real (the paired-bootstrap 95% interval lies above 0); otherwise the base. The held-out
+    queries come from the same small LLM as the training ones, so a gain inside the noise is no reason to swap a
+    general model for a tuned one.
+
+    Example:
+        >>> choose_model({"b": {"ndcg@10": .5}, "t": {"ndcg@10": .51, "ndcg@10_gain": .01,
+        ...               "ndcg@10_gain_low": -.01, "ndcg@10_gain_high": .03}}, "b", "t")[0]
+        'b'
+    """
+    row = table[tuned]
+    if "ndcg@10_gain_low" not in row:  # an eval.json from before the intervals
+        better = row["ndcg@10"] > table[base]["ndcg@10"]
+        return (tuned, "it scores higher") if better else (base, "the fine-tuned model does not score higher")
+    low, high = 100 * row["ndcg@10_gain_low"], 100 * row["ndcg@10_gain_high"]
+    gain = f"{100 * row['ndcg@10_gain']:+.2f} points (95% interval [{low:+.2f}, {high:+.2f}])"
+    if row["ndcg@10_gain_low"] > 0:
+        return tuned, f"its gain {gain} is above the noise"
+    return base, f"the fine-tuned model's gain {gain} is {row['verdict']}, so the base model is kept"
+
+
+def verdict(table: dict[str, dict], base: str, tuned: str) -> str:
+    """The report's last line: did the fine-tuned model beat the base and BM25, by how much (nDCG@10 points), and
+    which model the index uses."""
     t, b = 100 * table[tuned]["ndcg@10"], 100 * table[base]["ndcg@10"]
     line = f"Fine-tuned nDCG@10 {t:.2f} vs base {b:.2f} ({t - b:+.2f} points)"
     if "BM25" in table:
@@ -450,7 +472,9 @@ def verdict(table: dict[str, dict[str, float]], base: str, tuned: str) -> str:
         line += f" and vs BM25 {m:.2f} ({t - m:+.2f} points)"
     bm25 = 100 * table["BM25"]["ndcg@10"] if "BM25" in table else None
     beat = [name for name, v in (("the base", b), ("BM25", bm25)) if v is not None and t > v]
-    return line + (": it beats " + " and ".join(beat) + "." if beat else ": it beats neither.")
+    line += ": it beats " + " and ".join(beat) + "." if beat else ": it beats neither."
+    model, why = choose_model(table, base, tuned)
+    return line + f" The index uses the {'fine-tuned' if model == tuned else 'base'} model: {why}."
 
 
 def write_report(loop: Loop) -> None:

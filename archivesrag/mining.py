@@ -74,6 +74,13 @@ class MiningArgs:
     )
     max_score: float | None = field(default=None, metadata={"help": "drop candidates scoring above this"})
     scores: bool = field(default=False, metadata={"help": "write pos_scores/neg_scores into each line"})
+    teacher_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "cross-encoder whose relevance scores become pos_scores/neg_scores (distillation targets for "
+            "run.py): 'bundled' (ms-marco-MiniLM-L-12-v2 ONNX), a CrossEncoder dir or an HF id"
+        },
+    )
     output_keys: str = field(
         default="seed", metadata={"help": "'seed' (positive/negative) or 'flagembedding' (pos/neg)"}
     )
@@ -228,6 +235,29 @@ def positive_vectors(
     return vecs
 
 
+def teacher_scores(examples: list[TrainingExample], teacher: str, batch_size: int = 32) -> None:
+    """Score every (query, positive) and (query, negative) pair with a cross-encoder, in place: GPL's
+    pseudo-labels, FlagEmbedding's ``pos_scores``/``neg_scores`` keys, aligned with ``positive``/``negative``."""
+    from tqdm import tqdm
+
+    from archivesrag.reranker import load_reranker
+
+    model = load_reranker(teacher)
+    pairs = [(ex.query, p) for ex in examples for p in (*ex.positive, *ex.negative)]
+    scores, done = [], 0
+    with tqdm(total=len(pairs), desc="teacher scores", unit="pair") as bar:
+        for start in range(0, len(pairs), 512):
+            part = pairs[start : start + 512]
+            scores.extend(model.score_pairs(part, batch_size).tolist())
+            bar.update(len(part))
+    for ex in examples:
+        n_pos, n_neg = len(ex.positive), len(ex.negative)
+        ex.pos_scores = [round(x, 4) for x in scores[done : done + n_pos]]
+        ex.neg_scores = [round(x, 4) for x in scores[done + n_pos : done + n_pos + n_neg]]
+        done += n_pos + n_neg
+    log.info("teacher %s scored %d pairs", model.name, len(pairs))
+
+
 def mine(args: MiningArgs, embedder: Embedder | None = None) -> MiningStats:
     """Run the whole mining stage (see module docstring); writes ``args.output_file`` atomically."""
     start, end = parse_range(args.range_for_sampling)
@@ -281,7 +311,9 @@ def mine(args: MiningArgs, embedder: Embedder | None = None) -> MiningStats:
             fill = iter(emb.encode_passages(missing) @ query_vecs[qi]) if missing else iter(())
             mined.pos_scores = pos_scores
             mined.neg_scores = [s if s is not None else float(next(fill)) for _, s in negs]
-        out.append(mined.to_dict(args.output_keys))
-    write_jsonl(args.output_file, out)
+        out.append(mined)
+    if args.teacher_model:
+        teacher_scores(out, args.teacher_model)
+    write_jsonl(args.output_file, [m.to_dict(args.output_keys) for m in out])
     log.info("mined %s -> %s: %s", args.input_file, args.output_file, stats.summary())
     return stats

@@ -76,6 +76,11 @@ def test_upload_a_pdf_then_ask_about_it_in_the_browser(app, browser):
     assert links.count() >= 1
     href = links.first.get_attribute("href")
     assert "shared-mime-info-spec.pdf#page=" in href
+    details = page.locator("#chat details").first  # each source folds out the passage that matched
+    details.locator("summary").click()
+    snippet = details.locator("blockquote")
+    snippet.wait_for(state="visible", timeout=10_000)
+    assert len(snippet.inner_text().split()) >= 4
     answer_text = page.locator("#chat").inner_text()
     assert len(answer_text.split("Sources")[0].split("MIME-info database?")[-1].split()) >= 3  # a real answer
     ARTIFACTS.mkdir(exist_ok=True)

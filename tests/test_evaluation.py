@@ -8,20 +8,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from corpus import stdlib_pairs
 
 from archivesrag.errors import UserError
 from archivesrag.evaluation import (
+    METRICS,
     EvalSet,
     evaluate_all,
+    gain_verdict,
     load_beir,
     load_query_set,
     mrr_at_k,
     ndcg_at_k,
+    paired_bootstrap,
     recall_at_k,
     score_rankings,
     split_by_document,
+    to_markdown,
 )
 from archivesrag.records import read_queries
 
@@ -80,8 +85,34 @@ def test_model_and_bm25_side_by_side(tmp_path):
     src = write_lines(tmp_path / "q.jsonl", [{"query": q, "positive": [t]} for q, t in pairs])
     table = evaluate_all(load_query_set(src), ["bundled"], bm25=True)
     assert set(table) == {"bundled", "BM25"}
-    assert all(0.0 <= v <= 1.0 for row in table.values() for v in row.values())
+    assert all(0.0 <= row[m] <= 1.0 for row in table.values() for m in METRICS)
     assert table["bundled"]["ndcg@10"] > 0.5 and table["bundled"]["recall@100"] == 1.0
+    gain = table["BM25"]
+    assert gain["ndcg@10_gain"] == pytest.approx(gain["ndcg@10"] - table["bundled"]["ndcg@10"], abs=1e-5)
+    assert gain["ndcg@10_gain_low"] <= gain["ndcg@10_gain"] <= gain["ndcg@10_gain_high"]
+
+
+def test_a_gain_inside_the_noise_is_called_no_measurable_difference():
+    base = np.linspace(0.2, 0.9, 300)
+    noise = np.random.default_rng(0).normal(0, 0.2, 300)
+    diff, low, high = paired_bootstrap(base, base + noise + 0.002)
+    assert low < 0 < high and gain_verdict(diff, low, high) == "no measurable difference"
+    diff, low, high = paired_bootstrap(base, base + noise * 0.1 + 0.05)
+    assert 0 < low < 0.05 < high and gain_verdict(diff, low, high) == "better than the base"
+    table = {
+        "base": dict.fromkeys(METRICS, 0.5),
+        "tuned": {
+            **dict.fromkeys(METRICS, 0.5),
+            "ndcg@10_gain": diff,
+            "ndcg@10_gain_low": low,
+            "ndcg@10_gain_high": high,
+            "verdict": gain_verdict(diff, low, high),
+        },
+    }
+    assert (
+        f"| tuned | {100 * diff:+.2f} | [{100 * low:+.2f}, {100 * high:+.2f}] | better than the base |"
+        in to_markdown(table)
+    )
 
 
 def test_empty_eval_set_is_an_error():

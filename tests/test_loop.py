@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pdfs import sample_passages, text_pdf
 
-from archivesrag.loop import split_passages
+from archivesrag.loop import choose_model, split_passages, verdict
 from archivesrag.records import Passage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,9 +26,30 @@ def test_loop_runs_resumes_after_kill_and_reports(tmp_path, llama_server):
     shutil.copy(ROOT / "data" / "sample" / "shared-mime-info-spec.pdf", pdfs)
     text_pdf(pdfs / "constitution.pdf", [p["text"] for p in sample_passages()[:6]])
     work = tmp_path / "work"
-    cmd = [sys.executable, "loop.py", "--pdfs", str(pdfs), "--workdir", str(work), "--llm", llama_server, "--model",
-           "q", "--epochs", "1", "--batch_size", "16", "--max_passages", "8", "--max_eval_passages", "5",
-           "--concurrency", "2", "--eval_fraction", "0.5"]
+    cmd = [
+        sys.executable,
+        "loop.py",
+        "--pdfs",
+        str(pdfs),
+        "--workdir",
+        str(work),
+        "--llm",
+        llama_server,
+        "--model",
+        "q",
+        "--epochs",
+        "1",
+        "--batch_size",
+        "16",
+        "--max_passages",
+        "8",
+        "--max_eval_passages",
+        "5",
+        "--concurrency",
+        "2",
+        "--eval_fraction",
+        "0.5",
+    ]
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = work / "steps" / "queries.json"
     deadline = time.monotonic() + 600
@@ -45,8 +66,14 @@ def test_loop_runs_resumes_after_kill_and_reports(tmp_path, llama_server):
     assert {p: (work / ("steps/" if p == "queries.json" else "") / p).stat().st_mtime_ns for p in stamps} == stamps
 
     report = (work / "report.md").read_text()
-    for section in ("## Data", "## Retrieval on held-out documents", "## Training", "## Commands",
-                    "## Wall time per step", "## Verdict"):
+    for section in (
+        "## Data",
+        "## Retrieval on held-out documents",
+        "## Training",
+        "## Commands",
+        "## Wall time per step",
+        "## Verdict",
+    ):
         assert section in report
     assert "python gen_query.py --input_file" in report and "run.py --output_dir" in report
     assert "done earlier, skipped" in report
@@ -67,14 +94,41 @@ def test_split_holds_out_whole_documents():
 
 
 def test_loop_needs_exactly_one_source(tmp_path):
-    proc = subprocess.run([sys.executable, "loop.py", "--workdir", str(tmp_path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "loop.py", "--workdir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
 def test_missing_pdf_folder_is_one_line_and_no_step_is_marked_done(tmp_path):
-    proc = subprocess.run([sys.executable, "loop.py", "--pdfs", str(tmp_path / "nope"), "--workdir",
-                           str(tmp_path / "w")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "loop.py", "--pdfs", str(tmp_path / "nope"), "--workdir", str(tmp_path / "w")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"error: --pdfs {tmp_path / 'nope'}: no such directory"
     assert not (tmp_path / "w" / "steps").exists()
+
+
+def _table(gain: float, low: float, high: float) -> dict:
+    base = {"ndcg@10": 0.40}
+    tuned = {"ndcg@10": 0.40 + gain, "ndcg@10_gain": gain, "ndcg@10_gain_low": low, "ndcg@10_gain_high": high}
+    tuned["verdict"] = (
+        "better than the base" if low > 0 else "worse than the base" if high < 0 else "no measurable difference"
+    )
+    return {"base": base, "tuned": tuned}
+
+
+def test_a_fine_tune_that_loses_or_ties_keeps_the_base_and_the_report_says_so():
+    assert choose_model(_table(-0.005, -0.009, -0.001), "base", "tuned")[0] == "base"
+    tie = _table(0.004, -0.006, 0.014)
+    assert choose_model(tie, "base", "tuned")[0] == "base"
+    assert verdict(tie, "base", "tuned").endswith("no measurable difference, so the base model is kept.")
+    win = _table(0.03, 0.01, 0.05)
+    assert choose_model(win, "base", "tuned") == (
+        "tuned",
+        "its gain +3.00 points (95% interval [+1.00, +5.00]) is above the noise",
+    )

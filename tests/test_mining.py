@@ -196,3 +196,16 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, lines, argv, mes
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0] and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_teacher_scores_are_the_cross_encoders_and_line_up_with_the_passages(run, tmp_path):
+    from archivesrag.reranker import load_reranker
+
+    _, examples = run(teacher_model="bundled", negative_number=3)
+    teacher = load_reranker("bundled")
+    for ex in examples[:5]:
+        assert len(ex.pos_scores) == len(ex.positive) and len(ex.neg_scores) == len(ex.negative) == 3
+        want = teacher.score(ex.query, [*ex.positive, *ex.negative])
+        assert np.allclose([*ex.pos_scores, *ex.neg_scores], want, atol=1e-3)
+    # the teacher prefers the positive (the passage the query was written from) for most queries
+    assert np.mean([ex.pos_scores[0] > max(ex.neg_scores) for ex in examples]) > 0.6

@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = "You answer questions from the numbered sources you are given, and from nothing else."
 ANSWER_RULES = (
-    "Answer the question below using only these sources. Write one or two sentences that state the answer "
-    "itself, then the number of each source you used in square brackets, like [1] or [2]. If the sources do not "
-    "contain the answer, write: The sources do not say."
+    "Answer the question below from these sources. Write one or two sentences that state the answer in the words "
+    "of the sources, then the number of the source you used in square brackets, like [1]. Only if no source "
+    "answers the question, say that the sources do not cover it."
 )
 REASK = (
     'That was not an answer. Write a full sentence that answers the question "{question}" with the facts from '
@@ -159,20 +159,26 @@ class ArchivesRetriever(BaseRetriever):
         ]
 
 
-def build_messages(question: str, hits: list[Hit]) -> list[dict[str, str]]:
+def build_messages(question: str, hits: list[Hit], texts: list[str] | None = None) -> list[dict[str, str]]:
     """The prompt, shaped for small models: the sources first, then the instruction, the question last (small
-    models follow what they read last), asking for a sentence that states the answer before its citations."""
-    sources = "\n\n".join(f"[{n}] ({h.chunk.label()})\n{h.chunk.text}" for n, h in enumerate(hits, start=1))
+    models follow what they read last), asking for a sentence that states the answer before its citations.
+
+    ``texts`` replaces the chunks' text (see :func:`focus`): prompt evaluation is most of the wait on a CPU.
+    """
+    texts = texts or [h.chunk.text for h in hits]
+    sources = "\n\n".join(
+        f"[{n}] ({h.chunk.label()})\n{text}" for n, (h, text) in enumerate(zip(hits, texts, strict=True), start=1)
+    )
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": f"Sources:\n\n{sources}\n\n{ANSWER_RULES}\n\nQuestion: {question}"},
     ]
 
 
-def reask_messages(question: str, hits: list[Hit], bad: str) -> list[dict[str, str]]:
+def reask_messages(question: str, hits: list[Hit], bad: str, texts: list[str] | None = None) -> list[dict[str, str]]:
     """A second try after a degenerate answer: the first turn, the bad answer, and a plain correction."""
     return [
-        *build_messages(question, hits),
+        *build_messages(question, hits, texts),
         {"role": "assistant", "content": bad},
         {"role": "user", "content": REASK.format(question=question)},
     ]
@@ -185,6 +191,7 @@ ANY_MARKERS = re.compile(r"\[[\d\s,;–-]*\]")
 WORD = re.compile(r"[^\W_]+")
 PROMPT_ECHO = ("sources:", "question:", ANSWER_RULES[:40].lower())
 HOLD_WORDS = 4  # words of real text an answer must show before it is streamed to the user
+PROMPT_CHARS = 600  # of each source in the prompt; bench/answers.py: see README "Benchmarks"
 
 
 def _norm(text: str) -> str:
@@ -234,43 +241,158 @@ def _clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
     return not any(p.startswith(low[: len(p)]) or low.startswith(p) for p in PROMPT_ECHO)
 
 
-class CitationFilter:
-    """Drops ``[n]`` markers that point past the sources given, in a stream of pieces (a marker may be split
-    across pieces, so an unclosed ``[`` tail is held back until it closes).
+STOPWORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "that",
+        "this",
+        "from",
+        "are",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "not",
+        "but",
+        "can",
+        "you",
+        "your",
+        "which",
+        "what",
+        "when",
+        "where",
+        "who",
+        "how",
+        "does",
+        "did",
+        "its",
+        "into",
+        "than",
+        "then",
+        "also",
+        "such",
+        "one",
+        "all",
+        "any",
+        "may",
+        "will",
+        "would",
+        "should",
+        "could",
+        "there",
+        "their",
+        "them",
+        "they",
+        "these",
+        "those",
+        "only",
+        "about",
+        "used",
+        "use",
+        "using",
+        "source",
+        "sources",
+    ]
+)
+SEGMENT_END = re.compile(r"[.!?](?=\s)|\n")
+SUPPORTED = 0.5  # share of a sentence's new words that a source must hold to back it
+META = re.compile(r"\b(sources?|mentioned|cited|refer(?:s|red)?|cover(?:s|ed)?)\b", re.IGNORECASE)
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-case words that carry meaning: 3+ letters or any digit, no stop words."""
+    return {
+        w for w in WORD.findall(text.lower()) if (len(w) >= 3 or any(c.isdigit() for c in w)) and w not in STOPWORDS
+    }
+
+
+class CitationChecker:
+    """Checks each ``[n]`` the model writes against the sources, sentence by sentence, as the answer streams.
+
+    Small models put the right fact next to the wrong number ("... is git-buildpackage [1]" when it came from
+    [3]). A sentence's *new* words (not in the question) are looked up in each source as the model saw it: a
+    marker stays when its source holds at least half of them (or nearly as many as the best source), is replaced
+    by the best source when that one does, and is dropped when no source backs the sentence. A marker alone
+    (``[1]`` on its own line) is checked against the sentence before it; a marker past the sources given is
+    dropped. An answer that cites nothing but is backed by a source gets that source at its end.
 
     Example:
-        >>> f = CitationFilter(2)
-        >>> f.feed("Congress [1][") + f.feed("7] declares war [2].") + f.flush()
-        'Congress [1] declares war [2].'
+        >>> c = CitationChecker("What is gbp?", ["sbuild builds in a chroot", "gbp is git-buildpackage"])
+        >>> c.fix("gbp is the alias of git-buildpackage [1].") + c.finish()
+        'gbp is the alias of git-buildpackage [2].'
     """
 
-    def __init__(self, n_sources: int) -> None:
-        self.n = n_sources
-        self.tail = ""
+    def __init__(self, question: str, texts: list[str]) -> None:
+        self.asked = content_words(question)
+        self.sources = [content_words(t) for t in texts]
         self.cited: set[int] = set()
+        self.last = ""  # the previous sentence with words in it
+        self.best_overall = (0.0, 0)
 
-    def _clean(self, text: str) -> str:
-        def keep(m: re.Match[str]) -> str:
+    def support(self, sentence: str) -> list[float]:
+        new = content_words(sentence) - self.asked
+        if not new:
+            return [0.0] * len(self.sources)
+        return [len(new & words) / len(new) for words in self.sources]
+
+    def fix(self, segment: str) -> str:
+        """``segment`` (a sentence, or a run of markers) with its markers checked."""
+        body = MARKER.sub("", segment)
+        has_words = bool(content_words(body))
+        scores = self.support(body if has_words else self.last)
+        if has_words and MARKER.search(segment) and META.search(body) and max(scores, default=0) < SUPPORTED:
+            # "The sources [1] and [2] provide information on this.": talk about the sources, not an answer
+            has_words, scores = False, self.support(self.last)
+            segment = " " + "".join(f"[{n}]" for n in MARKER.findall(segment))
+        basis = body if has_words else self.last
+        if has_words:
+            self.last = basis
+        best = max(range(len(scores)), key=lambda i: scores[i]) if scores else -1
+        if best >= 0 and scores[best] > self.best_overall[0]:
+            self.best_overall = (scores[best], best + 1)
+        used: set[int] = set()
+
+        def check(m: re.Match[str]) -> str:
             n = int(m.group(1))
-            if 1 <= n <= self.n:
-                self.cited.add(n)
-                return m.group(0)
-            return ""
+            if not 1 <= n <= len(scores):
+                return ""
+            ok = scores[n - 1] >= SUPPORTED or (scores[n - 1] > 0 and scores[n - 1] >= scores[best] - 0.15)
+            pick = n if ok else (best + 1 if scores[best] >= SUPPORTED else None)
+            if pick is None or pick in used:
+                return ""
+            used.add(pick)
+            self.cited.add(pick)
+            return f"[{pick}]"
 
-        return MARKER.sub(keep, text)
+        fixed = MARKER.sub(check, segment)
+        if not has_words and MARKER.search(segment):  # "[1], [2]" on its own: keep only the markers that stay
+            lead = segment[: len(segment) - len(segment.lstrip())]
+            return lead + "".join(f"[{n}]" for n in MARKER.findall(fixed))
+        return re.sub(r" +([.,;:])", r"\1", re.sub(r"  +", " ", fixed))
 
-    def feed(self, piece: str) -> str:
-        text = self.tail + piece
-        cut = text.rfind("[")
-        if cut != -1 and "]" not in text[cut:] and len(text) - cut <= 8:
-            text, self.tail = text[:cut], text[cut:]
-        else:
-            self.tail = ""
-        return self._clean(text)
+    def finish(self) -> str:
+        """What to append when the answer cited nothing although a source backs it."""
+        score, n = self.best_overall
+        if not self.cited and score >= SUPPORTED:
+            self.cited.add(n)
+            return f" [{n}]"
+        return ""
 
-    def flush(self) -> str:
-        text, self.tail = self.tail, ""
-        return self._clean(text)
+
+def _segments(text: str, start: int, final: bool) -> tuple[list[str], int]:
+    """Complete sentences of ``text`` from ``start`` (all of the rest when ``final``), and where they end."""
+    out = []
+    while m := SEGMENT_END.search(text, start):
+        out.append(text[start : m.end()])
+        start = m.end()
+    if final and start < len(text):
+        out.append(text[start:])
+        start = len(text)
+    return out, start
 
 
 # ---------------------------------------------------------------- the extractive answer
@@ -304,6 +426,25 @@ def best_sentences(question: str, hits: list[Hit], embedder: Embedder) -> list[s
     return out
 
 
+def focus(text: str, sentence: str, max_chars: int = 600) -> str:
+    """The part of a chunk around its best-matching sentence, at most ``max_chars`` long (the whole chunk when it
+    is shorter): a third of the room before the sentence, the rest from it on.
+
+    Example:
+        >>> focus("A a a. B b b. C c c.", "B b b.", max_chars=9)
+        'a. B b b.'
+    """
+    flat = " ".join(text.split())
+    if len(flat) <= max_chars:
+        return flat
+    at = max(0, flat.find(sentence))
+    start = max(0, min(at - max_chars // 3, len(flat) - max_chars))
+    window = flat[start : start + max_chars]
+    if start > 0:
+        window = window[window.find(" ") + 1 :] if " " in window[:40] else window
+    return window
+
+
 EXTRACTIVE_NOTE = (
     "(Extractive answer: the passage of source [1] that best matches the question; the LLM gave no usable answer.)"
 )
@@ -332,39 +473,37 @@ class Answer:
     cited: list[int] = field(default_factory=list)  # the source numbers the final text cites
 
 
-def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int) -> Iterator[str]:
-    """Stream the model's answer, but show nothing until it is clearly an answer; on a degenerate answer ask
-    once more, then fall back to the extractive answer. Markers to sources that were not given are dropped."""
+def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, prompt_chars: int) -> Iterator[str]:
+    """Stream the model's answer, sentence by sentence with checked citations (:class:`CitationChecker`), and
+    show nothing until it is clearly an answer; on a degenerate answer ask once more, then fall back to the
+    extractive answer."""
     question, hits = result.question, result.hits
     labels = [h.chunk.label() for h in hits]
-    messages = build_messages(question, hits)
+    texts = [focus(h.chunk.text, s, prompt_chars) for h, s in zip(hits, snippets, strict=True)]
+    messages = build_messages(question, hits, texts)
     for attempt in (1, 2):
         result.attempts = attempt
-        cites = CitationFilter(len(hits))
-        held, shown = "", False
+        checker = CitationChecker(question, texts)
+        raw, done, ready, shown = "", 0, "", False
         for piece in llm.stream(messages, temperature=0, max_tokens=max_tokens):
-            held += cites.feed(piece)
-            if shown:
-                yield held
-                held = ""
-            elif _clearly_an_answer(held, question, labels):
+            raw += piece
+            segments, done = _segments(raw, done, final=False)
+            ready += "".join(checker.fix(seg) for seg in segments)
+            if not shown and ready and _clearly_an_answer(raw, question, labels):
                 shown = True
-                yield held
-                held = ""
-        held += cites.flush()
-        if shown:
-            if held:
-                yield held
-            result.cited = sorted(cites.cited)
-            return
-        why = degenerate_reason(held, question, labels)
+            if shown and ready:
+                yield ready
+                ready = ""
+        segments, done = _segments(raw, done, final=True)
+        ready += "".join(checker.fix(seg) for seg in segments)
+        why = None if shown else degenerate_reason(raw, question, labels)
         if why is None:
-            result.cited = sorted(cites.cited)
-            yield held
+            yield ready.rstrip() + checker.finish()
+            result.cited = sorted(checker.cited)
             return
-        log.warning("answer attempt %d was %s: %r", attempt, why, held[:80])
+        log.warning("answer attempt %d was %s: %r", attempt, why, raw[:80])
         result.rejected.append(why)
-        messages = reask_messages(question, hits, held)
+        messages = reask_messages(question, hits, raw, texts)
     result.mode, result.cited = "extractive", [1]
     yield f"{snippets[0]} [1]\n\n{EXTRACTIVE_NOTE}"
 
@@ -388,11 +527,18 @@ def source_dict(n: int, hit: Hit, snippet: str) -> dict[str, Any]:
 
 
 def answer(
-    question: str, searcher: Searcher, llm: LLM, k: int = 4, min_score: float = 0.25, max_tokens: int = 256
+    question: str,
+    searcher: Searcher,
+    llm: LLM,
+    k: int = 3,
+    min_score: float = 0.25,
+    max_tokens: int = 256,
+    prompt_chars: int = PROMPT_CHARS,
 ) -> Answer:
     """Retrieve, then stream a grounded answer that is never empty or only markers (see :func:`_guarded`).
 
-    Below ``min_score`` no LLM call is made at all and the answer says plainly that nothing relevant was found.
+    Each source reaches the prompt as its best-matching ``prompt_chars`` (:func:`focus`). Below ``min_score`` no
+    LLM call is made at all and the answer says plainly that nothing relevant was found.
     """
     hits = searcher.search(question, k)
     if not hits or max(h.score for h in hits) < min_score:
@@ -401,11 +547,11 @@ def answer(
     result = Answer(
         question, hits, iter(()), [source_dict(n, h, s) for n, (h, s) in enumerate(zip(hits, snippets, strict=True), 1)]
     )
-    result.stream = _guarded(result, llm, snippets, max_tokens)
+    result.stream = _guarded(result, llm, snippets, max_tokens, prompt_chars)
     return result
 
 
-def extractive_answer(question: str, searcher: Searcher, k: int = 4, min_score: float = 0.25) -> Answer:
+def extractive_answer(question: str, searcher: Searcher, k: int = 3, min_score: float = 0.25) -> Answer:
     """The no-LLM baseline: the best-matching sentence of the top source, cited (bench/answers.py compares it)."""
     hits = searcher.search(question, k)
     if not hits or max(h.score for h in hits) < min_score:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = {".pdf", ".jsonl", ".txt", ".md", ".html", ".htm"}
 PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
+COMMIT_EVERY_S = 5.0  # commit what is parsed at least this often, even when fewer than batch_chunks
 
 
 class FileSkipped(Exception):
@@ -377,6 +379,7 @@ def ingest(
             report.indexed.append(source)
         pending.clear()
 
+    last_commit = time.monotonic()
     try:
         for done, path in enumerate(tqdm(files, desc="ingest", unit="file", disable=not show_progress)):
             if on_file is not None:
@@ -395,8 +398,10 @@ def ingest(
             pending.append((source, digest, chunk_sections(source, sections, chunk_size, chunk_overlap)))
             report.pages += len(sections)
             report.ocr_pages += sum(s.ocr for s in sections)
-            if sum(len(chunks) for _, _, chunks in pending) >= batch_chunks:
+            # Slow files (OCR: seconds a page) are committed as they come, so a kill loses little work.
+            if sum(len(c) for _, _, c in pending) >= batch_chunks or time.monotonic() - last_commit > COMMIT_EVERY_S:
                 commit_pending()
+                last_commit = time.monotonic()
         commit_pending()
         store.flush()
     finally:

@@ -1,0 +1,255 @@
+"""python bench/answers.py [--llms 0.5b,1.5b] [--modes dense,hybrid,rerank] [--limit N]
+
+Answer quality, measured (issue 14): what a person reads at the end, for each configuration side by side.
+
+Question sets (bench/answers/*.jsonl, 47 questions): written by us from two real manuals nobody on the team wrote,
+shipped in Debian and kept here with their licences (bench/answers/docs/NOTICE): the Debian GNU/Linux FAQ
+(debian-faq 11.1, 73 pages) and the Guide for Debian Maintainers (debmake-doc 1.17, 143 pages). Each line is a
+question, its key fact (any of a few spellings), the gold source (file + page) and the sentence on that page that
+holds the fact (checked at start: a wrong page stops the bench). Both manuals go into one index, so every question
+has a whole second manual of distractors.
+
+Configurations: retrieval ``dense`` (top-k cosine), ``hybrid`` (BM25 + dense, RRF) and ``rerank`` (the bundled
+ms-marco-MiniLM-L-12-v2 ONNX cross-encoder over 30 dense candidates); answers by each bundled LLM through
+:func:`archivesrag.rag.answer` (the guarded prompt, re-ask and extractive fallback the app uses), and the
+extractive baseline with no LLM (the best-matching sentence of the top source).
+
+Metrics per configuration:
+- retrieved: the gold page is among the sources given to the LLM;
+- cited: the gold page is among the sources the answer cites ([n] markers);
+- fact: the key fact is in the answer;
+- degenerate: the final answer is empty, only [n] markers, or an echo of the question or prompt (what a user sees);
+  re-asked and fallback count how often the guard had to step in;
+- wrong cite: the answer cites a source that neither is the gold page nor contains the key fact;
+- TTFT / total: time to the first shown token and to the whole answer, p50 and p95 (seconds).
+
+Prints one table; writes artifacts/answers.json (and per-answer details in artifacts/answers-details.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from archivesrag.embedder import load_embedder  # noqa: E402
+from archivesrag.llm import get_llm  # noqa: E402
+from archivesrag.rag import IndexStore, Searcher, answer, ingest  # noqa: E402
+from archivesrag.rag.chain import MARKER, PROMPT_CHARS, degenerate_reason, extractive_answer  # noqa: E402
+from archivesrag.rag.ingest import load_pdf  # noqa: E402
+from archivesrag.reranker import load_reranker  # noqa: E402
+
+SETS = ROOT / "bench" / "answers"
+ARTIFACTS = ROOT / "artifacts"
+
+
+@dataclass
+class Question:
+    question: str
+    answer: list[str]
+    source: str
+    pages: list[int]
+    evidence: str
+
+
+@dataclass
+class Row:
+    """One configuration's results."""
+
+    name: str
+    n: int = 0
+    retrieved: int = 0
+    cited: int = 0
+    fact: int = 0
+    degenerate: int = 0
+    reasked: int = 0
+    fallback: int = 0
+    wrong_cite: int = 0
+    ttft: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+
+
+def norm(text: str) -> str:
+    """Lower case, one space, plain quotes and dashes (for finding the evidence sentence on its page)."""
+    for a, b in (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("–", "-"), ("—", "-")):
+        text = text.replace(a, b)
+    return " ".join(text.lower().split())
+
+
+def tokens(text: str) -> str:
+    """Words and numbers only, space-joined and padded: "Deb’-ee-en" and "Deb'ee-en" both become " deb ee en "."""
+    return " " + " ".join(re.findall(r"[^\W_]+", text.lower())) + " "
+
+
+def load_sets(names: list[str]) -> list[Question]:
+    questions = []
+    for name in names:
+        for line in (SETS / f"{name}.jsonl").read_text().splitlines():
+            questions.append(Question(**json.loads(line)))
+    return questions
+
+
+def check_gold(questions: list[Question]) -> None:
+    """Every question's evidence sentence must be on its gold page(s), as our loader reads them."""
+    pages: dict[str, dict[int, str]] = {}
+    for q in questions:
+        if q.source not in pages:
+            pages[q.source] = {s.page: norm(s.text) for s in load_pdf(SETS / "docs" / q.source, ocr="off")}
+        for p in q.pages:
+            if norm(q.evidence) not in pages[q.source].get(p, ""):
+                sys.exit(f"{q.source} page {p} does not hold the evidence for {q.question!r}")
+
+
+def has_fact(text: str, q: Question) -> bool:
+    """The key fact, as a whole run of words (so "-b" matches the option, not any word "b" inside another)."""
+    t = tokens(text)
+    return any(tokens(a) in t for a in q.answer)
+
+
+def is_gold(source: dict[str, Any], q: Question) -> bool:
+    return Path(source["source"]).name == q.source and source["page"] in q.pages
+
+
+def score_answer(row: Row, q: Question, result, text: str, ttft: float, total: float) -> dict[str, Any]:
+    """Add one answer to ``row``; return its details."""
+    sources = {s["n"]: s for s in result.sources}
+    cited = sorted({int(m) for m in MARKER.findall(text) if int(m) in sources})
+    labels = [s["label"] for s in result.sources]
+    degenerate = degenerate_reason(text, q.question, labels)
+    wrong = [n for n in cited if not is_gold(sources[n], q) and not has_fact(sources[n]["text"], q)]
+    row.n += 1
+    row.retrieved += any(is_gold(s, q) for s in result.sources)
+    row.cited += any(is_gold(sources[n], q) for n in cited)
+    row.fact += has_fact(text, q)
+    row.degenerate += degenerate is not None
+    row.reasked += result.attempts > 1
+    row.fallback += result.mode == "extractive" and result.attempts > 0
+    row.wrong_cite += bool(wrong)
+    row.ttft.append(ttft)
+    row.total.append(total)
+    return {
+        "config": row.name,
+        "question": q.question,
+        "answer": text,
+        "mode": result.mode,
+        "attempts": result.attempts,
+        "rejected": result.rejected,
+        "cited": cited,
+        "fact": has_fact(text, q),
+        "gold": f"{q.source} p{q.pages}",
+        "sources": [s["label"] for s in result.sources],
+        "wrong_cite": wrong,
+        "degenerate": degenerate,
+        "ttft": round(ttft, 2),
+        "total": round(total, 2),
+    }
+
+
+def run_config(
+    row: Row, questions: list[Question], searcher: Searcher, llm, k: int, details: list, prompt_chars: int
+) -> None:
+    for i, q in enumerate(questions, 1):
+        t0 = time.perf_counter()
+        if llm is None:
+            result = extractive_answer(q.question, searcher, k=k)
+        else:
+            result = answer(q.question, searcher, llm, k=k, prompt_chars=prompt_chars)
+        text, ttft = "", None
+        for piece in result.stream:
+            if ttft is None and piece.strip():
+                ttft = time.perf_counter() - t0
+            text += piece
+        total = time.perf_counter() - t0
+        details.append(score_answer(row, q, result, text, ttft or total, total))
+        print(f"  {row.name} {i}/{len(questions)} fact={details[-1]['fact']} {total:.1f}s", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def table(rows: list[Row]) -> str:
+    head = (
+        "| configuration | n | gold retrieved | gold cited | key fact | degenerate | re-asked | fallback | "
+        "wrong cite | TTFT p50/p95 s | total p50/p95 s |"
+    )
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+
+        def share(x: int, r: Row = r) -> str:
+            return f"{100 * x / r.n:.0f}%"
+
+        lines.append(
+            f"| {r.name} | {r.n} | {share(r.retrieved)} | {share(r.cited)} | {share(r.fact)} | {r.degenerate} | "
+            f"{r.reasked} | {r.fallback} | {r.wrong_cite} | {statistics.median(r.ttft):.1f} / {pct(r.ttft, 0.95):.1f} "
+            f"| {statistics.median(r.total):.1f} / {pct(r.total, 0.95):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", default="debian-faq,debmake-doc")
+    ap.add_argument("--llms", default="0.5b,1.5b", help="bundled LLMs to answer with ('' for none)")
+    ap.add_argument("--modes", default="dense,hybrid,rerank", help="retrieval modes for the extractive baseline")
+    ap.add_argument("--llm_modes", default="dense,rerank", help="retrieval modes the LLMs answer over")
+    ap.add_argument("--top_k", type=int, default=3)
+    ap.add_argument("--prompt_chars", type=int, default=PROMPT_CHARS, help="characters of each source in the prompt")
+    ap.add_argument("--limit", type=int, default=0, help="first N questions of each set (0: all)")
+    args = ap.parse_args()
+
+    questions = load_sets(args.sets.split(","))
+    if args.limit:
+        by_set: dict[str, list[Question]] = {}
+        for q in questions:
+            by_set.setdefault(q.source, []).append(q)
+        questions = [q for qs in by_set.values() for q in qs[: args.limit]]
+    check_gold(questions)
+    embedder = load_embedder("bundled")
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        docs = sorted({SETS / "docs" / q.source for q in questions})
+        ingest(docs, Path(tmp) / "idx", embedder, show_progress=False)
+        store = IndexStore.open(Path(tmp) / "idx")
+        print(f"indexed {len(docs)} manuals, {store.count()} chunks in {time.perf_counter() - t0:.1f}s", flush=True)
+        reranker = load_reranker("bundled")
+        searchers = {
+            "dense": Searcher(store, embedder),
+            "hybrid": Searcher(store, embedder, hybrid=True),
+            "rerank": Searcher(store, embedder, rerank_model=reranker),
+            "hybrid+rerank": Searcher(store, embedder, hybrid=True, rerank_model=reranker),
+        }
+        rows, details = [], []
+        for mode in [m for m in args.modes.split(",") if m]:
+            row = Row(f"extractive, {mode}")
+            run_config(row, questions, searchers[mode], None, args.top_k, details, args.prompt_chars)
+            rows.append(row)
+        for name in [m for m in args.llms.split(",") if m]:
+            llm = get_llm(f"bundled:{name}")
+            for mode in [m for m in args.llm_modes.split(",") if m]:
+                row = Row(f"Qwen2.5-Coder-{name.upper()}, {mode}")
+                run_config(row, questions, searchers[mode], llm, args.top_k, details, args.prompt_chars)
+                rows.append(row)
+                print(table(rows), flush=True)
+    print(f"\n{len(questions)} questions, top_k={args.top_k}, prompt_chars={args.prompt_chars}\n")
+    print(table(rows))
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "answers.json").write_text(json.dumps([r.__dict__ for r in rows], indent=1))
+    (ARTIFACTS / "answers-details.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details))
+
+
+if __name__ == "__main__":
+    main()

