@@ -33,7 +33,7 @@ def main() -> int:
 
     embedder = load_embedder("bundled")
     ingest([args.docs], args.index, embedder, show_progress=False)
-    searcher = Searcher(IndexStore.open(args.index), embedder, rerank_model="bundled")
+    searcher = Searcher(IndexStore.open(args.index), embedder, hybrid=True, rerank_model="bundled")
     result = answer(args.question, searcher, get_llm(args.llm or default_llm_spec()), k=args.top_k)
     print(f"Q: {args.question}\nA: ", end="", flush=True)
     for piece in result.stream:

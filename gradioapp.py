@@ -31,7 +31,8 @@ def parse_args() -> AppSettings:
     ap.add_argument("--auth", help="user:password, or a file with one user:password per line")
     ap.add_argument("--max_file_size", type=float, default=50.0, help="upload limit in MB")
     ap.add_argument("--top_k", type=int, default=3, help="sources per answer (changeable in the UI)")
-    ap.add_argument("--hybrid", action="store_true", help="start with hybrid BM25 + dense search on")
+    ap.add_argument("--hybrid", action=argparse.BooleanOptionalAction, default=True,
+                    help="start with hybrid BM25 + dense search on (the default; --no-hybrid: dense only)")
     ap.add_argument("--rerank_model", default="bundled", help="cross-encoder that reorders the sources: 'bundled' "
                     "(ms-marco-MiniLM-L-12-v2 ONNX), a CrossEncoder dir or HF id, or 'none'")
     ap.add_argument("--ocr", choices=["auto", "off", "force"], default="auto",

@@ -28,8 +28,7 @@ from archivesrag.embedder import Embedder, default_embedding_model, load_embedde
 from archivesrag.errors import UserError
 from archivesrag.llm import LLM, default_llm_spec, get_llm
 from archivesrag.rag import IndexStore, Searcher, answer, ingest
-from archivesrag.rag.ingest import file_digest
-from archivesrag.records import safe_filename
+from archivesrag.records import file_sha256, safe_filename
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ class AppSettings:
     auth: str | None = None
     max_file_size_mb: float = 50.0
     top_k: int = 3
-    hybrid: bool = False
+    hybrid: bool = True
     rerank_model: str | None = "bundled"  # None turns reranking off (and hides its checkbox)
     ocr: str = "auto"
     min_score: float = 0.25
@@ -196,7 +195,7 @@ class Engine:
         with src.open("rb") as f:
             if not f.read(1024).lstrip().startswith(b"%PDF-"):
                 return UploadResult(name, "rejected", "not a PDF file")
-        digest = file_digest(src)
+        digest = file_sha256(src)
         with self.lock:
             for source, known in self.store.sources().items():
                 if known == digest:

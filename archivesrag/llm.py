@@ -603,10 +603,11 @@ def ollama_available(host: str | None = None, timeout: float = 1.0) -> bool:
         return False
 
 
-def default_llm_spec(prefer_openai: bool = False) -> str:
+def default_llm_spec(prefer_openai: bool = False, bundled: str | None = None) -> str:
     """The LLM a user gets without ``--llm``, always logged: OpenAI GPT-4o when ``prefer_openai`` and
     ``OPENAI_API_KEY`` is set (the seed used GPT-4o for queries), else Ollama's llama3 when Ollama answers,
-    else the bundled GGUF in-process."""
+    else a bundled GGUF in-process: ``bundled`` names which (``0.5b``/``1.5b``; default: the one that answers
+    best, :data:`~archivesrag.bundled.DEFAULT_BUNDLED_LLM`)."""
     if prefer_openai and os.environ.get("OPENAI_API_KEY"):
         spec = f"openai:{DEFAULT_OPENAI_MODEL}"
         why = "OPENAI_API_KEY is set"
@@ -614,11 +615,9 @@ def default_llm_spec(prefer_openai: bool = False) -> str:
         spec = f"ollama:{DEFAULT_OLLAMA_MODEL}"
         why = "an Ollama server answers"
     else:
-        spec = "bundled"
-        why = (
-            f"no OPENAI_API_KEY and no Ollama server; using the bundled Qwen2.5-Coder-{DEFAULT_BUNDLED_LLM.upper()} "
-            "GGUF (bundled:0.5b is the faster, weaker one)"
-        )
+        name = bundled or DEFAULT_BUNDLED_LLM
+        spec = f"bundled:{name}"
+        why = f"no OPENAI_API_KEY and no Ollama server; using the bundled Qwen2.5-Coder-{name.upper()} GGUF"
     log.info("LLM: %s (%s); pass --llm to choose", spec, why)
     return spec
 

@@ -46,6 +46,15 @@ class RecordError(UserError):
     """A bad line in a JSONL file; the message starts with ``path:line:``."""
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in 4 MB blocks (content ids of ingested files, checks of model files)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def text_hash(text: str) -> str:
     """Stable content id of a text (sha256 of its whitespace-normalised form, 16 hex chars).
 

@@ -110,13 +110,20 @@ def test_each_bundled_llm_answers_and_cites_the_right_page(constitution, embedde
     assert result.cited and all(result.sources[n - 1]["page"] == 2 for n in result.cited), (text, result.sources)
 
 
-def test_a_marker_only_answer_is_asked_again_then_answered_extractively(constitution, embedder, llama_server):
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ("[1]", "only citation markers"),
+        ("The sources [1] and [2] provide information on this.", "empty"),  # all talk about its citations
+    ],
+)
+def test_a_non_answer_is_asked_again_then_answered_extractively(constitution, embedder, llama_server, bad, why):
     searcher = Searcher(IndexStore.open(constitution), embedder)
-    with RewritingProxy(llama_server, "[1]") as proxy:
+    with RewritingProxy(llama_server, bad) as proxy:
         result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
         text = "".join(result.stream)
     assert len(proxy.requests) == 2 and "That was not an answer" in proxy.requests[1]["messages"][-1]["content"]
-    assert result.rejected == ["only citation markers"] * 2 and result.mode == "extractive"
+    assert result.rejected == [why] * 2 and result.mode == "extractive"
     assert text.startswith(result.sources[0]["snippet"]) and EXTRACTIVE_NOTE in text and "thirty" in text.lower()
 
 

@@ -300,7 +300,11 @@ STOPWORDS = frozenset(
 )
 SEGMENT_END = re.compile(r"[.!?](?=\s)|\n")
 SUPPORTED = 0.5  # share of a sentence's new words that a source must hold to back it
-META = re.compile(r"\b(sources?|mentioned|cited|refer(?:s|red)?|cover(?:s|ed)?)\b", re.IGNORECASE)
+META = re.compile(
+    r"\b(sources?|mentioned|cited|refer(?:s|red)?|cover(?:s|ed)?|found in|information|provided|listed|described|"
+    r"stated|according|see)\b",
+    re.IGNORECASE,
+)
 
 
 def content_words(text: str) -> set[str]:
@@ -496,7 +500,8 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
                 ready = ""
         segments, done = _segments(raw, done, final=True)
         ready += "".join(checker.fix(seg) for seg in segments)
-        why = None if shown else degenerate_reason(raw, question, labels)
+        # What would reach the user is judged too: a sentence that was only talk about its citations is gone.
+        why = None if shown else degenerate_reason(raw, question, labels) or degenerate_reason(ready, question, labels)
         if why is None:
             yield ready.rstrip() + checker.finish()
             result.cited = sorted(checker.cited)

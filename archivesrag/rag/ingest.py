@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -32,7 +31,7 @@ from archivesrag.embedder import Embedder
 from archivesrag.errors import UserError
 from archivesrag.rag.ocr import OCR_MODES
 from archivesrag.rag.store import Chunk, IndexStore
-from archivesrag.records import RecordError, parse_passage, read_records, text_hash
+from archivesrag.records import RecordError, file_sha256, parse_passage, read_records, text_hash
 from archivesrag.workers import spawn_pool
 
 log = logging.getLogger(__name__)
@@ -298,14 +297,6 @@ def expand_paths(paths: list[str | Path]) -> list[Path]:
     return list(dict.fromkeys(f.resolve() for f in out))
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def known_hashes(index_dir: str | Path) -> dict[str, str]:
     """Content hash of every file already in the index at ``index_dir`` (empty when there is none yet)."""
     if not (Path(index_dir) / "chunks.sqlite").exists():
@@ -351,7 +342,7 @@ def ingest(
         raise UserError(f"--ocr {ocr}: use one of {', '.join(OCR_MODES)}")
     files = expand_paths(paths)
     known = known_hashes(index_dir)
-    digests = {path: file_digest(path) for path in files}
+    digests = {path: file_sha256(path) for path in files}
     todo = [path for path in files if known.get(str(path)) != digests[path]]
     changed = set(todo)
     prefetch = Prefetcher(todo, ocr=ocr) if len(todo) > 1 or any(p.suffix.lower() == ".pdf" for p in todo) else None
