@@ -518,10 +518,24 @@ class OllamaLLM(LLM):
 
 
 def default_threads() -> int:
-    """llama.cpp threads: ``ARCHIVESRAG_LLM_THREADS``, else half the cores (more than that thrashes when
-    the embedder or a second request shares the CPU; on 2 cores, 2 threads fall to ~1 tok/s)."""
+    """llama.cpp generation threads: ``ARCHIVESRAG_LLM_THREADS``, else half the cores.
+
+    bench/llm_threads.py, Qwen2.5-Coder-1.5B on 2 cores: 1 thread generates 23 tok/s idle and 23 tok/s while
+    another process keeps a core busy; 2 threads generate 35 idle but fall to 11 under that load.
+    """
     env = os.environ.get("ARCHIVESRAG_LLM_THREADS")
     return int(env) if env else max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def default_batch_threads() -> int:
+    """llama.cpp prompt-evaluation threads: ``ARCHIVESRAG_LLM_BATCH_THREADS``, else every core (up to 16).
+
+    Reading the prompt is most of a RAG answer's wait on a CPU and is one large batch, which scales with cores
+    and does not stall under load as token-by-token generation does (bench/llm_threads.py on 2 cores: 2 threads
+    read 91 tok/s idle and 50 under load, 1 thread 47 either way).
+    """
+    env = os.environ.get("ARCHIVESRAG_LLM_BATCH_THREADS")
+    return int(env) if env else max(1, min(16, os.cpu_count() or 2))
 
 
 class LocalLlamaServer:
@@ -540,6 +554,7 @@ class LocalLlamaServer:
         n_parallel: int = 1,
         threads: int | None = None,
         verbose: bool = False,
+        batch_threads: int | None = None,
     ) -> None:
         import xllamacpp
 
@@ -551,7 +566,7 @@ class LocalLlamaServer:
         params.n_ctx = n_ctx * n_parallel  # the context is shared by the slots
         params.n_parallel = n_parallel
         params.cpuparams.n_threads = threads or default_threads()
-        params.cpuparams_batch.n_threads = threads or default_threads()
+        params.cpuparams_batch.n_threads = batch_threads or (threads if threads else default_batch_threads())
         params.hostnames = ["127.0.0.1"]
         params.port = 0
         if not verbose:
@@ -564,11 +579,12 @@ class LocalLlamaServer:
         self.base_url = self._server.listening_address.rstrip("/") + "/v1"
         self.path = p
         log.info(
-            "llama.cpp serving %s at %s (%d slot(s), %d thread(s), %.1fs to load)",
+            "llama.cpp serving %s at %s (%d slot(s), %d thread(s), %d for prompts, %.1fs to load)",
             p.name,
             self.base_url,
             n_parallel,
             params.cpuparams.n_threads,
+            params.cpuparams_batch.n_threads,
             time.perf_counter() - t0,
         )
 

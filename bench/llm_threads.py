@@ -55,12 +55,15 @@ def measure(url: str, runs: int) -> tuple[float, float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="1.5b")
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="1,2,1/2", help="generation threads, or GEN/PROMPT threads")
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     rows = []
-    for threads in [int(t) for t in args.threads.split(",")]:
-        srv = LocalLlamaServer(bundled_gguf_path(args.model), n_ctx=2048, threads=threads)
+    for threads in args.threads.split(","):
+        gen, _, batch = threads.partition("/")
+        srv = LocalLlamaServer(
+            bundled_gguf_path(args.model), n_ctx=2048, threads=int(gen), batch_threads=int(batch or gen)
+        )
         for load in ("idle", "1 busy process"):
             hog = None
             if load != "idle":
@@ -74,7 +77,7 @@ def main() -> None:
             print(rows[-1], flush=True)
         srv.close()
     print(f"\nQwen2.5-Coder-{args.model.upper()} Q4_K_M, {os.cpu_count()} cores, median of {args.runs} answers\n")
-    print("| threads | machine | prompt tok/s | generation tok/s | s per answer |")
+    print("| threads (generation/prompt) | machine | prompt tok/s | generation tok/s | s per answer |")
     print("|---|---|---|---|---|")
     for threads, load, p, g, w in rows:
         print(f"| {threads} | {load} | {p:.1f} | {g:.1f} | {w:.1f} |")

@@ -12,6 +12,8 @@ import pytest
 # Two llama.cpp threads on two shared cores collapse to ~1 tok/s; one thread and passive OpenMP waits keep the
 # LLM, the embedder and pytest from starving each other. Subprocesses inherit these.
 os.environ.setdefault("ARCHIVESRAG_LLM_THREADS", "1")
+os.environ.setdefault("ARCHIVESRAG_LLM_BATCH_THREADS", "1")
+os.environ.setdefault("ARCHIVESRAG_OCR_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
