@@ -319,7 +319,7 @@ class CitationChecker:
 
     Small models put the right fact next to the wrong number ("... is git-buildpackage [1]" when it came from
     [3]). A sentence's *new* words (not in the question) are looked up in each source as the model saw it: a
-    marker stays when its source holds at least half of them (or nearly as many as the best source), is replaced
+    marker stays when its source holds at least half of them and nearly as many as the best source, is replaced
     by the best source when that one does, and is dropped when no source backs the sentence. A marker alone
     (``[1]`` on its own line) is checked against the sentence before it; a marker past the sources given is
     dropped. An answer that cites nothing but is backed by a source gets that source at its end.
@@ -364,7 +364,7 @@ class CitationChecker:
             n = int(m.group(1))
             if not 1 <= n <= len(scores):
                 return ""
-            ok = scores[n - 1] >= SUPPORTED or (scores[n - 1] > 0 and scores[n - 1] >= scores[best] - 0.15)
+            ok = scores[n - 1] >= SUPPORTED and scores[n - 1] >= scores[best] - 0.15
             pick = n if ok else (best + 1 if scores[best] >= SUPPORTED else None)
             if pick is None or pick in used:
                 return ""
