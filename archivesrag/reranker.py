@@ -10,7 +10,8 @@ and mining writes its scores as distillation targets (``mine_hn.py --teacher_mod
 * a local directory or a Hugging Face id: a sentence-transformers ``CrossEncoder``.
 
 Scores are the model's raw logits (higher is more relevant); ms-marco models put relevant passages above 0 and
-unrelated ones far below.
+unrelated ones far below. The bundled model is dynamically quantised, so a score moves a little with the other
+pairs in its batch (measured: mean 0.19, at most 0.67 logits, correlation 0.999 between batch 1 and batch 32).
 
 Example:
     >>> rr = load_reranker("bundled")

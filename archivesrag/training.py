@@ -94,6 +94,21 @@ class RetrieverTrainingArguments(SentenceTransformerTrainingArguments):
     )
     normlized: bool = field(default=True, metadata={"help": "cosine scores (and a Normalize module) [sic]"})
     use_inbatch_neg: bool = field(default=True, metadata={"help": "use other queries' passages as negatives"})
+    knowledge_distillation: bool = field(
+        default=False,
+        metadata={
+            "help": "learn the teacher's pos_scores/neg_scores (mine_hn.py --teacher_model) over each query's group "
+            "instead of a hard 1-of-G label (FlagEmbedding's flag)"
+        },
+    )
+    distill_loss: str = field(
+        default="kl",
+        metadata={"help": "kl: KL divergence of the group softmaxes (FlagEmbedding); margin_mse: GPL's MarginMSE"},
+    )
+    contrastive_weight: float = field(
+        default=0.0,
+        metadata={"help": "with --knowledge_distillation: add this much of the in-batch contrastive loss"},
+    )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "start over instead of resuming from the last checkpoint in output_dir"}
     )
@@ -121,21 +136,45 @@ def load_training_data(data: DataArguments) -> list[TrainingExample]:
     return examples
 
 
+def require_teacher_scores(examples: list[TrainingExample], where: str) -> None:
+    """--knowledge_distillation needs a score for every positive and negative."""
+    for n, ex in enumerate(examples, start=1):
+        ok = ex.pos_scores is not None and ex.neg_scores is not None
+        if not ok or len(ex.pos_scores) != len(ex.positive) or len(ex.neg_scores) != len(ex.negative):
+            raise UserError(
+                f"{where}: example {n} has no pos_scores/neg_scores for each passage, which --knowledge_distillation "
+                "needs; score them with mine_hn.py --teacher_model bundled"
+            )
+
+
+def sample_indices(example: TrainingExample, group_size: int, rng: random.Random) -> tuple[int, list[int]]:
+    """Which positive and which ``group_size - 1`` negatives (indices), as FlagEmbedding's TrainDatasetForEmbedding
+    draws them: negatives without replacement, repeated when the line has too few."""
+    pos = rng.randrange(len(example.positive))
+    need = group_size - 1
+    if need <= 0:
+        return pos, []
+    pool = list(range(len(example.negative)))
+    if len(pool) < need:
+        pool = pool * math.ceil(need / len(pool))
+    return pos, rng.sample(pool, need)
+
+
 def sample_group(example: TrainingExample, group_size: int, rng: random.Random) -> list[str]:
-    """One positive and ``group_size - 1`` negatives, as FlagEmbedding's TrainDatasetForEmbedding draws them.
+    """One positive and ``group_size - 1`` negatives (see :func:`sample_indices`).
 
     Example:
         >>> sample_group(TrainingExample("q", ["p"], ["n1"]), 3, random.Random(0))
         ['p', 'n1', 'n1']
     """
-    group = [rng.choice(example.positive)]
-    need = group_size - 1
-    if need <= 0:
-        return group
-    negatives = example.negative
-    if len(negatives) < need:
-        negatives = negatives * math.ceil(need / len(negatives))
-    return group + rng.sample(negatives, need)
+    pos, negs = sample_indices(example, group_size, rng)
+    return [example.positive[pos]] + [example.negative[i] for i in negs]
+
+
+def group_teacher_scores(example: TrainingExample, pos: int, negs: list[int]) -> list[float]:
+    """The teacher's scores of a sampled group, in the group's order (positive first)."""
+    assert example.pos_scores is not None and example.neg_scores is not None
+    return [example.pos_scores[pos]] + [example.neg_scores[i] for i in negs]
 
 
 @dataclass
@@ -154,6 +193,7 @@ class GroupCollator(SentenceTransformerDataCollator):
     passage_prefix: str = ""
     seed: int = 42
     seen: int = 0
+    teacher_scores: bool = False  # also hand the loss each group's teacher scores as its labels
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed + int(os.environ.get("RANK", "0")))
@@ -161,7 +201,8 @@ class GroupCollator(SentenceTransformerDataCollator):
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         rows = [self.examples[f["row"]] for f in features]
         self.seen += len(rows)
-        groups = [sample_group(ex, self.group_size, self._rng) for ex in rows]
+        drawn = [sample_indices(ex, self.group_size, self._rng) for ex in rows]
+        groups = [[ex.positive[p]] + [ex.negative[i] for i in n] for ex, (p, n) in zip(rows, drawn, strict=True)]
         columns = {"query": ([self.query_prefix + ex.query for ex in rows], self.query_max_len)}
         for i in range(self.group_size):
             name = "positive" if i == 0 else f"negative{i}"
@@ -170,6 +211,9 @@ class GroupCollator(SentenceTransformerDataCollator):
         for name, (texts, max_len) in columns.items():
             for key, value in self.preprocess_fn(texts, max_length=max_len).items():
                 batch[f"{name}_{key}"] = value
+        if self.teacher_scores:
+            scores = [group_teacher_scores(ex, p, n) for ex, (p, n) in zip(rows, drawn, strict=True)]
+            batch["label"] = torch.tensor(scores, dtype=torch.float32)
         return batch
 
 
@@ -231,6 +275,55 @@ class GroupOnlyLoss(nn.Module):
         return nn.functional.cross_entropy(scores, target)
 
 
+class DistillLoss(nn.Module):
+    """Learn a cross-encoder teacher's scores over each query's group (labels: (batch, group) teacher scores).
+
+    ``kl`` (FlagEmbedding's knowledge distillation): KL divergence from the softmax of the teacher's scores to the
+    softmax of the student's scaled similarities, so the student learns how much better each passage is, not only
+    which one is the positive. ``margin_mse`` (GPL): the squared error between the student's and the teacher's
+    positive-minus-negative margins. ``contrastive`` > 0 adds that much of the in-batch InfoNCE loss.
+    """
+
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        scale: float,
+        similarity_fct: Any,
+        kind: str = "kl",
+        contrastive: nn.Module | None = None,
+        contrastive_weight: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.scale = scale
+        self.similarity_fct = similarity_fct
+        self.kind = kind
+        self.contrastive = contrastive
+        self.contrastive_weight = contrastive_weight
+
+    def forward(self, sentence_features: list[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
+        if labels is None:
+            raise ValueError("DistillLoss needs the teacher scores as labels")
+        emb = [self.model(f)["sentence_embedding"] for f in sentence_features]
+        query, passages = emb[0], torch.stack(emb[1:], dim=1)  # (B, d), (B, G, d)
+        if self.similarity_fct is cos_sim:
+            query = nn.functional.normalize(query, dim=-1)
+            passages = nn.functional.normalize(passages, dim=-1)
+        student = torch.einsum("bd,bgd->bg", query, passages) * self.scale
+        teacher = labels.to(student.dtype)
+        if self.kind == "margin_mse":
+            loss = nn.functional.mse_loss(student[:, :1] - student[:, 1:], teacher[:, :1] - teacher[:, 1:])
+        else:
+            loss = nn.functional.kl_div(
+                nn.functional.log_softmax(student, dim=-1),
+                nn.functional.softmax(teacher, dim=-1),
+                reduction="batchmean",
+            )
+        if self.contrastive is not None and self.contrastive_weight > 0:
+            loss = loss + self.contrastive_weight * self.contrastive(sentence_features, None)
+        return loss
+
+
 def build_loss(model: SentenceTransformer, args: RetrieverTrainingArguments) -> nn.Module:
     """The seed's loss: scale 1/temperature on cosine, or temperature 1 on inner product (FlagEmbedding's rule)."""
     if args.temperature <= 0:
@@ -238,6 +331,13 @@ def build_loss(model: SentenceTransformer, args: RetrieverTrainingArguments) -> 
     similarity, scale = (cos_sim, 1.0 / args.temperature) if args.normlized else (dot_score, 1.0)
     if not args.normlized:
         log.info("--normlized False: inner-product scores, temperature reset to 1 (as FlagEmbedding does)")
+    if args.knowledge_distillation:
+        if args.distill_loss not in ("kl", "margin_mse"):
+            raise UserError(f"--distill_loss {args.distill_loss}: use kl or margin_mse")
+        contrastive = MultipleNegativesRankingLoss(
+            model, scale=scale, similarity_fct=similarity, gather_across_devices=args.negatives_cross_device
+        )
+        return DistillLoss(model, scale, similarity, args.distill_loss, contrastive, args.contrastive_weight)
     if not args.use_inbatch_neg:
         if args.negatives_cross_device:
             log.warning("--negatives_cross_device has no effect with --use_inbatch_neg False")
@@ -334,6 +434,8 @@ def train(argv: list[str]) -> Path:
 
     model_args, data_args, args = parse_arguments(adapt_argv(argv, torch.cuda.is_available()))
     examples = load_training_data(data_args)
+    if args.knowledge_distillation:
+        require_teacher_scores(examples, data_args.train_data)
     per_step = args.per_device_train_batch_size * args.world_size
     if args.dataloader_drop_last and len(examples) < per_step:
         raise UserError(
@@ -362,6 +464,7 @@ def train(argv: list[str]) -> Path:
         query_prefix=data_args.query_instruction_for_retrieval or "",
         passage_prefix=data_args.passage_instruction_for_retrieval or "",
         seed=args.seed,
+        teacher_scores=args.knowledge_distillation,
     )
     trainer = SentenceTransformerTrainer(
         model=model,

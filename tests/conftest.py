@@ -40,7 +40,7 @@ def embedder():
 def qwen_gguf() -> Path:
     from archivesrag.llm import bundled_gguf_path
 
-    return bundled_gguf_path()
+    return bundled_gguf_path("0.5b")  # the small one keeps the suite fast; test_answers.py runs both
 
 
 @pytest.fixture(scope="session")

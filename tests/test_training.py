@@ -264,3 +264,31 @@ def test_wrong_keys_are_a_path_line_error(tmp_path):
     bad.write_text(json.dumps({"question": "a b", "answer": ["c"]}) + "\n")
     proc = run_py(["--output_dir", str(tmp_path / "o"), "--train_data", str(bad), "--train_group_size", "1"])
     assert proc.returncode == 2 and f"{bad}:1" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["kl", "margin_mse"])
+def test_distillation_from_teacher_scores_trains_and_lowers_its_loss(data, tmp_path, kind):
+    from archivesrag.mining import teacher_scores
+    from archivesrag.records import read_training_examples, write_jsonl
+
+    examples = read_training_examples(data["mined"])[:48]
+    for ex in examples:
+        ex.negative = ex.negative[:3]
+    teacher_scores(examples, "bundled")  # the bundled ms-marco cross-encoder, as mine_hn.py --teacher_model does
+    scored = tmp_path / "scored.jsonl"
+    write_jsonl(scored, [ex.to_dict("flagembedding") for ex in examples])
+    out = tmp_path / "kd"
+    proc = run_py(["--output_dir", str(out), "--model_name_or_path", "bundled", "--train_data", str(scored),
+                   "--knowledge_distillation", "True", "--distill_loss", kind, "--num_train_epochs", "4",
+                   "--per_device_train_batch_size", "16", "--learning_rate", "5e-5", "--train_group_size", "4",
+                   "--save_strategy", "no", "--logging_steps", "1", "--seed", "3", *FAST])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    losses = [h["loss"] for h in json.loads((out / "train_summary.json").read_text())["log_history"] if "loss" in h]
+    assert len(losses) == 12 and sum(losses[-3:]) < sum(losses[:3])
+
+
+def test_distillation_without_scores_is_one_line(data, tmp_path):
+    proc = run_py(["--output_dir", str(tmp_path / "o"), "--model_name_or_path", "bundled", "--train_data",
+                   str(data["mined"]), "--knowledge_distillation", "True", "--train_group_size", "2", *FAST])
+    assert proc.returncode == 2 and "mine_hn.py --teacher_model bundled" in proc.stderr
+    assert "Traceback" not in proc.stderr

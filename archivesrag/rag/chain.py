@@ -401,13 +401,21 @@ def _segments(text: str, start: int, final: bool) -> tuple[list[str], int]:
 
 # ---------------------------------------------------------------- the extractive answer
 
-SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n\s*\n+")
+LINE_WRAP = re.compile(r"[ \t]*\r?\n(?![ \t]*\r?\n)[ \t]*")
 
 
 def split_sentences(text: str, min_words: int = 4, max_chars: int = 400) -> list[str]:
-    """Sentences (or lines) of a chunk that can stand alone as an answer; long ones are cut at ``max_chars``."""
+    """Sentences of a chunk that can stand alone as an answer; long ones are cut at ``max_chars``.
+
+    A single line break is a PDF's line wrap, not the end of a sentence (only a blank line is).
+
+    Example:
+        >>> split_sentences("No Person shall be a Senator who\nshall be thirty. The next one is here.")
+        ['No Person shall be a Senator who shall be thirty.', 'The next one is here.']
+    """
     out = []
-    for raw in SENTENCE_END.split(text):
+    for raw in SENTENCE_END.split(LINE_WRAP.sub(" ", text)):
         sentence = " ".join(raw.split())
         if len(sentence.split()) >= min_words:
             out.append(sentence[:max_chars])
