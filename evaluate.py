@@ -3,7 +3,9 @@
 python evaluate.py --split_by_document 0.2 --queries query.jsonl     # -> query.train.jsonl + query.eval.jsonl
 
 Prove the fine-tune helped: nDCG@10, MRR@10, Recall@1/10/100 for each model and for BM25, side by side, printed
-as one table and written as JSON + Markdown. With --split_by_document, first hold out that share of the passages
+as one table and written as JSON + Markdown, then each system's nDCG@10 gain over the first model with a paired
+bootstrap 95% interval and a verdict ("no measurable difference" when the interval spans 0).
+With --split_by_document, first hold out that share of the passages
 (and all their queries) so training never sees the evaluation documents; evaluation then runs on the held-out part.
 """
 
