@@ -255,6 +255,17 @@ def set_pooling(model: SentenceTransformer, method: str) -> None:
     raise UserError(f"{model}: no pooling module to change; drop --sentence_pooling_method")
 
 
+def group_scores(model: SentenceTransformer, features: list[dict[str, Tensor]], scale: float, sim: Any) -> Tensor:
+    """(batch, group) scaled similarities of each query to its own group's passages (features: query column, then
+    the group's passage columns)."""
+    emb = [model(f)["sentence_embedding"] for f in features]
+    query, passages = emb[0], torch.stack(emb[1:], dim=1)  # (B, d), (B, G, d)
+    if sim is cos_sim:
+        query = nn.functional.normalize(query, dim=-1)
+        passages = nn.functional.normalize(passages, dim=-1)
+    return torch.einsum("bd,bgd->bg", query, passages) * scale
+
+
 class GroupOnlyLoss(nn.Module):
     """InfoNCE over each query's own group only (``--use_inbatch_neg False``)."""
 
@@ -265,12 +276,7 @@ class GroupOnlyLoss(nn.Module):
         self.similarity_fct = similarity_fct
 
     def forward(self, sentence_features: list[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
-        emb = [self.model(f)["sentence_embedding"] for f in sentence_features]
-        query, passages = emb[0], torch.stack(emb[1:], dim=1)  # (B, d), (B, G, d)
-        if self.similarity_fct is cos_sim:
-            query = nn.functional.normalize(query, dim=-1)
-            passages = nn.functional.normalize(passages, dim=-1)
-        scores = torch.einsum("bd,bgd->bg", query, passages) * self.scale
+        scores = group_scores(self.model, sentence_features, self.scale, self.similarity_fct)
         target = torch.zeros(len(scores), dtype=torch.long, device=scores.device)
         return nn.functional.cross_entropy(scores, target)
 
@@ -304,12 +310,7 @@ class DistillLoss(nn.Module):
     def forward(self, sentence_features: list[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         if labels is None:
             raise ValueError("DistillLoss needs the teacher scores as labels")
-        emb = [self.model(f)["sentence_embedding"] for f in sentence_features]
-        query, passages = emb[0], torch.stack(emb[1:], dim=1)  # (B, d), (B, G, d)
-        if self.similarity_fct is cos_sim:
-            query = nn.functional.normalize(query, dim=-1)
-            passages = nn.functional.normalize(passages, dim=-1)
-        student = torch.einsum("bd,bgd->bg", query, passages) * self.scale
+        student = group_scores(self.model, sentence_features, self.scale, self.similarity_fct)
         teacher = labels.to(student.dtype)
         if self.kind == "margin_mse":
             loss = nn.functional.mse_loss(student[:, :1] - student[:, 1:], teacher[:, :1] - teacher[:, 1:])
