@@ -20,6 +20,8 @@ def parse_args() -> LoopArgs:
     src.add_argument("--config_file", help="scrape this site config (init_config.py)")
     src.add_argument("--passages", help="passages JSONL to start from")
     src.add_argument("--pdfs", help="folder of PDFs to start from")
+    ap.add_argument("--ocr", choices=["auto", "off", "force"], default="auto",
+                    help="--pdfs pages without a text layer: read by OCR (auto), skip (off), OCR every page (force)")
     ap.add_argument("--workdir", required=True, help="every step's files go here")
     ap.add_argument("--llm", help="LLM spec for query generation (default as gen_query.py)")
     ap.add_argument("--model", help="model name for URL LLM specs")
@@ -41,8 +43,8 @@ def parse_args() -> LoopArgs:
     )
     a = ap.parse_args()
     return LoopArgs(
-        workdir=a.workdir, config_file=a.config_file, passages=a.passages, pdfs=a.pdfs, llm=a.llm, model=a.model,
-        model_name_or_path=a.model_name_or_path, epochs=a.epochs, batch_size=a.batch_size,
+        workdir=a.workdir, config_file=a.config_file, passages=a.passages, pdfs=a.pdfs, ocr=a.ocr, llm=a.llm,
+        model=a.model, model_name_or_path=a.model_name_or_path, epochs=a.epochs, batch_size=a.batch_size,
         learning_rate=a.learning_rate, train_group_size=a.train_group_size, eval_fraction=a.eval_fraction,
         max_passages=a.max_passages, max_eval_passages=a.max_eval_passages, concurrency=a.concurrency, seed=a.seed,
         query_instruction_for_retrieval=a.query_instruction_for_retrieval, from_step=a.from_step, until=a.until,

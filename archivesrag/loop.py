@@ -50,6 +50,7 @@ class LoopArgs:
     config_file: str | None = None
     passages: str | None = None
     pdfs: str | None = None
+    ocr: str = "auto"  # PDF pages without a text layer (see rag.py ingest --ocr)
     llm: str | None = None
     model: str | None = None
     model_name_or_path: str = "bundled"
@@ -157,7 +158,7 @@ class Loop:
             cmd = None
         else:
             cmd = None
-            write_jsonl(out, pdf_passages(Path(self.a.pdfs or ".")))
+            write_jsonl(out, pdf_passages(Path(self.a.pdfs or "."), ocr=self.a.ocr))
         rows = read_passages(out)
         return cmd, {"passages": len(rows), "documents": len({document_of(p) for p in rows})}
 
@@ -360,8 +361,9 @@ def split_passages(passages: list[Any], fraction: float, seed: int) -> tuple[lis
     )
 
 
-def pdf_passages(folder: Path, chunk_size: int = 1000, chunk_overlap: int = 150) -> list[Any]:
-    """PDFs under ``folder`` as passages (one chunk each, with source and page), via the RAG core's loaders."""
+def pdf_passages(folder: Path, chunk_size: int = 1000, chunk_overlap: int = 150, ocr: str = "auto") -> list[Any]:
+    """PDFs under ``folder`` as passages (one chunk each, with source and page), via the RAG core's loaders
+    (scanned pages read by OCR unless ``ocr`` is ``off``)."""
     from archivesrag.rag.ingest import FileSkipped, chunk_sections, expand_paths, load_file
     from archivesrag.records import Passage
 
@@ -372,7 +374,7 @@ def pdf_passages(folder: Path, chunk_size: int = 1000, chunk_overlap: int = 150)
         if path.suffix.lower() != ".pdf":
             continue
         try:
-            sections = load_file(path)
+            sections = load_file(path, ocr)
         except FileSkipped as err:
             log.warning("%s: skipped, %s", path, err)
             continue

@@ -146,3 +146,15 @@ def test_an_uploaded_scan_is_read_and_its_result_says_so(engine, tmp_path):
     scan_pdf(SPEC, [2], tmp_path / "upload.pdf", dpi=150)
     result = engine.add_upload(str(tmp_path / "upload.pdf"), "scan.pdf")
     assert result.status == "indexed" and result.detail.startswith("1 page, 1 by OCR"), result.line()
+
+
+def test_loop_reads_scanned_pdfs_by_ocr_unless_told_not_to(tmp_path):
+    from archivesrag.errors import UserError
+    from archivesrag.loop import pdf_passages
+
+    (tmp_path / "pdfs").mkdir()
+    truth = scan_pdf(SPEC, [2], tmp_path / "pdfs" / "scan.pdf", dpi=150)
+    passages = pdf_passages(tmp_path / "pdfs")
+    assert passages and passages[0].page == 1 and cer(" ".join(p.text for p in passages), truth[0]) < 0.1
+    with pytest.raises(UserError, match="no PDF with extractable text"):
+        pdf_passages(tmp_path / "pdfs", ocr="off")
