@@ -124,6 +124,16 @@ def _compact(d: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- readers
 
 
+def line_number(where: str) -> int:
+    """The line of a ``where`` that :func:`iter_jsonl` yields (``"path:line"``).
+
+    Example:
+        >>> line_number("data/passages.jsonl:12")
+        12
+    """
+    return int(where.rsplit(":", 1)[1])
+
+
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``(where, object)`` for each non-blank line, ``where`` being ``"path:line"``.
 

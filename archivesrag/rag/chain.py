@@ -241,63 +241,12 @@ def _clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
     return not any(p.startswith(low[: len(p)]) or low.startswith(p) for p in PROMPT_ECHO)
 
 
-STOPWORDS = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "with",
-        "that",
-        "this",
-        "from",
-        "are",
-        "was",
-        "were",
-        "has",
-        "have",
-        "had",
-        "not",
-        "but",
-        "can",
-        "you",
-        "your",
-        "which",
-        "what",
-        "when",
-        "where",
-        "who",
-        "how",
-        "does",
-        "did",
-        "its",
-        "into",
-        "than",
-        "then",
-        "also",
-        "such",
-        "one",
-        "all",
-        "any",
-        "may",
-        "will",
-        "would",
-        "should",
-        "could",
-        "there",
-        "their",
-        "them",
-        "they",
-        "these",
-        "those",
-        "only",
-        "about",
-        "used",
-        "use",
-        "using",
-        "source",
-        "sources",
-    ]
+STOPWORD_TEXT = (
+    "the and for with that this from are was were has have had not but can you your which what when where who how "
+    "does did its into than then also such one all any may will would should could there their them they these "
+    "those only about used use using source sources"
 )
+STOPWORDS = frozenset(STOPWORD_TEXT.split())
 SEGMENT_END = re.compile(r"[.!?](?=\s)|\n")
 SUPPORTED = 0.5  # share of a sentence's new words that a source must hold to back it
 META = re.compile(
@@ -352,9 +301,8 @@ class CitationChecker:
             # "The sources [1] and [2] provide information on this.": talk about the sources, not an answer
             has_words, scores = False, self.support(self.last)
             segment = " " + "".join(f"[{n}]" for n in MARKER.findall(segment))
-        basis = body if has_words else self.last
         if has_words:
-            self.last = basis
+            self.last = body
         best = max(range(len(scores)), key=lambda i: scores[i]) if scores else -1
         if best >= 0 and scores[best] > self.best_overall[0]:
             self.best_overall = (scores[best], best + 1)
@@ -440,11 +388,12 @@ def best_sentences(question: str, hits: list[Hit], embedder: Embedder) -> list[s
 
 def focus(text: str, sentence: str, max_chars: int = 600) -> str:
     """The part of a chunk around its best-matching sentence, at most ``max_chars`` long (the whole chunk when it
-    is shorter): a third of the room before the sentence, the rest from it on.
+    is shorter): a third of the room before the sentence, the rest from it on (a word cut at the start is dropped;
+    the end may stop inside a word).
 
     Example:
-        >>> focus("A a a. B b b. C c c.", "B b b.", max_chars=9)
-        'a. B b b.'
+        >>> focus("Aaa aaa. Bbb bbb. Ccc ccc. Ddd ddd.", "Ccc ccc.", max_chars=20)
+        'bbb. Ccc ccc. Ddd d'
     """
     flat = " ".join(text.split())
     if len(flat) <= max_chars:
@@ -539,6 +488,17 @@ def source_dict(n: int, hit: Hit, snippet: str) -> dict[str, Any]:
     }
 
 
+def _retrieve(question: str, searcher: Searcher, k: int, min_score: float) -> tuple[Answer, list[str]]:
+    """The sources for ``question`` and each one's best sentence, as an :class:`Answer` still without its text;
+    below ``min_score`` an answer that says nothing relevant was found."""
+    hits = searcher.search(question, k)
+    if not hits or max(h.score for h in hits) < min_score:
+        return Answer(question, [], iter([NO_CONTEXT]), found=False, mode="none"), []
+    snippets = best_sentences(question, hits, searcher.embedder)
+    sources = [source_dict(n, h, s) for n, (h, s) in enumerate(zip(hits, snippets, strict=True), 1)]
+    return Answer(question, hits, iter(()), sources), snippets
+
+
 def answer(
     question: str,
     searcher: Searcher,
@@ -553,22 +513,15 @@ def answer(
     Each source reaches the prompt as its best-matching ``prompt_chars`` (:func:`focus`). Below ``min_score`` no
     LLM call is made at all and the answer says plainly that nothing relevant was found.
     """
-    hits = searcher.search(question, k)
-    if not hits or max(h.score for h in hits) < min_score:
-        return Answer(question, [], iter([NO_CONTEXT]), found=False, mode="none")
-    snippets = best_sentences(question, hits, searcher.embedder)
-    result = Answer(
-        question, hits, iter(()), [source_dict(n, h, s) for n, (h, s) in enumerate(zip(hits, snippets, strict=True), 1)]
-    )
-    result.stream = _guarded(result, llm, snippets, max_tokens, prompt_chars)
+    result, snippets = _retrieve(question, searcher, k, min_score)
+    if result.found:
+        result.stream = _guarded(result, llm, snippets, max_tokens, prompt_chars)
     return result
 
 
 def extractive_answer(question: str, searcher: Searcher, k: int = 3, min_score: float = 0.25) -> Answer:
     """The no-LLM baseline: the best-matching sentence of the top source, cited (bench/answers.py compares it)."""
-    hits = searcher.search(question, k)
-    if not hits or max(h.score for h in hits) < min_score:
-        return Answer(question, [], iter([NO_CONTEXT]), found=False, mode="none")
-    snippets = best_sentences(question, hits, searcher.embedder)
-    sources = [source_dict(n, h, s) for n, (h, s) in enumerate(zip(hits, snippets, strict=True), 1)]
-    return Answer(question, hits, iter([f"{snippets[0]} [1]"]), sources, mode="extractive", cited=[1])
+    result, snippets = _retrieve(question, searcher, k, min_score)
+    if result.found:
+        result.stream, result.mode, result.cited = iter([f"{snippets[0]} [1]"]), "extractive", [1]
+    return result

@@ -31,7 +31,7 @@ from archivesrag.embedder import Embedder
 from archivesrag.errors import UserError
 from archivesrag.rag.ocr import OCR_MODES
 from archivesrag.rag.store import Chunk, IndexStore
-from archivesrag.records import RecordError, file_sha256, parse_passage, read_records, text_hash
+from archivesrag.records import RecordError, file_sha256, line_number, parse_passage, read_records, text_hash
 from archivesrag.workers import spawn_pool
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def load_passages(path: Path) -> list[Section]:
     def parse(obj: dict[str, Any], where: str) -> Section:
         p = parse_passage(obj, where)
         headings = " › ".join(p.headings) if p.headings else None
-        return Section(p.text, p.page, p.url, p.title, int(where.rsplit(":", 1)[1]), headings)
+        return Section(p.text, p.page, p.url, p.title, line_number(where), headings)
 
     return read_records(path, parse)
 
