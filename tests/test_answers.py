@@ -198,3 +198,37 @@ def test_an_index_from_before_labels_opens_and_answers(tmp_path, constitution, e
     dst.close()
     hits = Searcher(IndexStore.open(old), embedder).search(SENATE)
     assert hits[0].chunk.label() == "constitution.pdf, page 2"
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_a_missing_or_broken_reranker_is_one_line(tmp_path):
+    with pytest.raises(UserError, match="no such model directory"):
+        load_reranker(str(tmp_path / "no-such-reranker"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes(b"not an onnx file")
+    (broken / "tokenizer.json").write_text("{}")
+    with pytest.raises(UserError, match="cannot load this ONNX cross-encoder") as err:
+        load_reranker(str(broken))
+    assert "\n" not in str(err.value)
+
+
+def test_an_unknown_bundled_llm_or_ocr_mode_is_one_line(tmp_path):
+    import subprocess
+
+    with pytest.raises(UserError, match=r"bundled:9b: no such bundled LLM; use one of bundled:0\.5b, bundled:1\.5b"):
+        get_llm("bundled:9b")
+    with pytest.raises(UserError, match="--ocr sideways: use one of auto, off, force"):
+        ingest([tmp_path], tmp_path / "idx", lambda: None, ocr="sideways")
+    assert not (tmp_path / "idx").exists()  # checked before anything is written
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "rag.py", "ingest", "--index", str(tmp_path / "i"), "--ocr", "sideways", str(tmp_path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "invalid choice: 'sideways'" in proc.stderr and "Traceback" not in proc.stderr

@@ -60,8 +60,16 @@ def data(tmp_path_factory, embedder):
     queries.write_text("".join(json.dumps({"query": q, "positive": [t]}) + "\n" for q, t in stdlib_pairs(300)))
     train, held_out = split_by_document(queries, 0.25, seed=1)
     mined = d / "mined.jsonl"
-    mine(MiningArgs(model_name_or_path="bundled", input_file=str(train), output_file=str(mined),
-                    range_for_sampling="2-50", negative_number=7), embedder=embedder)
+    mine(
+        MiningArgs(
+            model_name_or_path="bundled",
+            input_file=str(train),
+            output_file=str(mined),
+            range_for_sampling="2-50",
+            negative_number=7,
+        ),
+        embedder=embedder,
+    )
     return {"dir": d, "mined": mined, "held_out": held_out}
 
 
@@ -69,10 +77,33 @@ def data(tmp_path_factory, embedder):
 def single(data):
     """One epoch under torchrun --nproc_per_node 1 (the seed's launcher), fp16 flag included as the seed has it."""
     out = data["dir"] / "ft"
-    proc = run_py(["--output_dir", str(out), "--model_name_or_path", "bundled", "--train_data", str(data["mined"]),
-                   "--fp16", "--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--learning_rate",
-                   "5e-5", "--train_group_size", "2", "--save_strategy", "no", "--seed", "7",
-                   "--logging_steps", "5", *FAST], nproc=1)
+    proc = run_py(
+        [
+            "--output_dir",
+            str(out),
+            "--model_name_or_path",
+            "bundled",
+            "--train_data",
+            str(data["mined"]),
+            "--fp16",
+            "--num_train_epochs",
+            "1",
+            "--per_device_train_batch_size",
+            "16",
+            "--learning_rate",
+            "5e-5",
+            "--train_group_size",
+            "2",
+            "--save_strategy",
+            "no",
+            "--seed",
+            "7",
+            "--logging_steps",
+            "5",
+            *FAST,
+        ],
+        nproc=1,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
 
@@ -199,9 +230,27 @@ def test_two_processes_each_train_on_half_the_data(data, tmp_path):
     small = tmp_path / "small.jsonl"
     small.write_text("\n".join(rows) + "\n")
     out = tmp_path / "ddp"
-    proc = run_py(["--output_dir", str(out), "--model_name_or_path", "bundled", "--train_data", str(small),
-                   "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--train_group_size", "2",
-                   "--negatives_cross_device", "--save_strategy", "no", *FAST], nproc=2)
+    proc = run_py(
+        [
+            "--output_dir",
+            str(out),
+            "--model_name_or_path",
+            "bundled",
+            "--train_data",
+            str(small),
+            "--num_train_epochs",
+            "1",
+            "--per_device_train_batch_size",
+            "8",
+            "--train_group_size",
+            "2",
+            "--negatives_cross_device",
+            "--save_strategy",
+            "no",
+            *FAST,
+        ],
+        nproc=2,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["world_size"] == 2
@@ -212,10 +261,27 @@ def test_two_processes_each_train_on_half_the_data(data, tmp_path):
 def test_rerun_resumes_from_the_last_checkpoint_and_keeps_the_instruction(data, tmp_path):
     """Also runs with --gradient_checkpointing, which the seed's users reach for on large models."""
     out = tmp_path / "resume"
-    common = ["--output_dir", str(out), "--model_name_or_path", "bundled", "--train_data", str(data["mined"]),
-              "--per_device_train_batch_size", "4", "--train_group_size", "2", "--save_steps", "2",
-              "--logging_steps", "1", "--query_instruction_for_retrieval", "query: ",
-              "--gradient_checkpointing", "True", *FAST]
+    common = [
+        "--output_dir",
+        str(out),
+        "--model_name_or_path",
+        "bundled",
+        "--train_data",
+        str(data["mined"]),
+        "--per_device_train_batch_size",
+        "4",
+        "--train_group_size",
+        "2",
+        "--save_steps",
+        "2",
+        "--logging_steps",
+        "1",
+        "--query_instruction_for_retrieval",
+        "query: ",
+        "--gradient_checkpointing",
+        "True",
+        *FAST,
+    ]
     first = run_py([*common, "--max_steps", "2"])
     assert first.returncode == 0, first.stderr[-3000:]
     second = run_py([*common, "--max_steps", "4"])
@@ -227,13 +293,34 @@ def test_rerun_resumes_from_the_last_checkpoint_and_keeps_the_instruction(data, 
     assert load_embedder(str(out)).query_instruction == "query: "
 
 
-@pytest.mark.skipif(not torch.__spec__ or not __import__("importlib").util.find_spec("deepspeed"),
-                    reason="deepspeed is an optional extra (installed by scripts/setup.sh --dev)")
+@pytest.mark.skipif(
+    not torch.__spec__ or not __import__("importlib").util.find_spec("deepspeed"),
+    reason="deepspeed is an optional extra (installed by scripts/setup.sh --dev)",
+)
 def test_deepspeed_zero2_config_trains_a_step_under_torchrun(data, tmp_path):
     out = tmp_path / "ds"
-    proc = run_py(["--output_dir", str(out), "--model_name_or_path", "bundled", "--train_data", str(data["mined"]),
-                   "--per_device_train_batch_size", "4", "--train_group_size", "2", "--max_steps", "1",
-                   "--deepspeed", str(ROOT / "ds_config.json"), "--save_strategy", "no", *FAST], nproc=1)
+    proc = run_py(
+        [
+            "--output_dir",
+            str(out),
+            "--model_name_or_path",
+            "bundled",
+            "--train_data",
+            str(data["mined"]),
+            "--per_device_train_batch_size",
+            "4",
+            "--train_group_size",
+            "2",
+            "--max_steps",
+            "1",
+            "--deepspeed",
+            str(ROOT / "ds_config.json"),
+            "--save_strategy",
+            "no",
+            *FAST,
+        ],
+        nproc=1,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((out / "train_summary.json").read_text())["global_step"] == 1
 
@@ -243,8 +330,12 @@ def test_deepspeed_zero2_config_trains_a_step_under_torchrun(data, tmp_path):
 
 def test_lines_without_negatives_are_a_path_line_error(tmp_path):
     bad = tmp_path / "q.jsonl"
-    bad.write_text(json.dumps({"query": "a b", "positive": ["c"], "negative": ["d"]}) + "\n"
-                   + json.dumps({"query": "e f", "positive": ["g"]}) + "\n")
+    bad.write_text(
+        json.dumps({"query": "a b", "positive": ["c"], "negative": ["d"]})
+        + "\n"
+        + json.dumps({"query": "e f", "positive": ["g"]})
+        + "\n"
+    )
     proc = run_py(["--output_dir", str(tmp_path / "o"), "--train_data", str(bad), "--train_group_size", "2"])
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {bad}:2: no negatives")
@@ -254,8 +345,21 @@ def test_lines_without_negatives_are_a_path_line_error(tmp_path):
 def test_fewer_examples_than_a_batch_is_one_line(data, tmp_path):
     small = tmp_path / "three.jsonl"
     small.write_text("\n".join(data["mined"].read_text().splitlines()[:3]) + "\n")
-    proc = run_py(["--output_dir", str(tmp_path / "o"), "--train_data", str(small), "--train_group_size", "2",
-                   "--per_device_train_batch_size", "4", "--dataloader_drop_last", "True", *FAST])
+    proc = run_py(
+        [
+            "--output_dir",
+            str(tmp_path / "o"),
+            "--train_data",
+            str(small),
+            "--train_group_size",
+            "2",
+            "--per_device_train_batch_size",
+            "4",
+            "--dataloader_drop_last",
+            "True",
+            *FAST,
+        ]
+    )
     assert proc.returncode == 2 and "fewer than one batch" in proc.stderr.strip().splitlines()[-1]
 
 
@@ -278,17 +382,60 @@ def test_distillation_from_teacher_scores_trains_and_lowers_its_loss(data, tmp_p
     scored = tmp_path / "scored.jsonl"
     write_jsonl(scored, [ex.to_dict("flagembedding") for ex in examples])
     out = tmp_path / "kd"
-    proc = run_py(["--output_dir", str(out), "--model_name_or_path", "bundled", "--train_data", str(scored),
-                   "--knowledge_distillation", "True", "--distill_loss", kind, "--num_train_epochs", "4",
-                   "--per_device_train_batch_size", "16", "--learning_rate", "5e-5", "--train_group_size", "4",
-                   "--save_strategy", "no", "--logging_steps", "1", "--seed", "3", *FAST])
+    proc = run_py(
+        [
+            "--output_dir",
+            str(out),
+            "--model_name_or_path",
+            "bundled",
+            "--train_data",
+            str(scored),
+            "--knowledge_distillation",
+            "True",
+            "--distill_loss",
+            kind,
+            "--num_train_epochs",
+            "4",
+            "--per_device_train_batch_size",
+            "16",
+            "--learning_rate",
+            "5e-5",
+            "--train_group_size",
+            "4",
+            "--save_strategy",
+            "no",
+            "--logging_steps",
+            "1",
+            "--seed",
+            "3",
+            *FAST,
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     losses = [h["loss"] for h in json.loads((out / "train_summary.json").read_text())["log_history"] if "loss" in h]
     assert len(losses) == 12 and sum(losses[-3:]) < sum(losses[:3])
 
 
 def test_distillation_without_scores_is_one_line(data, tmp_path):
-    proc = run_py(["--output_dir", str(tmp_path / "o"), "--model_name_or_path", "bundled", "--train_data",
-                   str(data["mined"]), "--knowledge_distillation", "True", "--train_group_size", "2", *FAST])
+    proc = run_py(
+        [
+            "--output_dir",
+            str(tmp_path / "o"),
+            "--model_name_or_path",
+            "bundled",
+            "--train_data",
+            str(data["mined"]),
+            "--knowledge_distillation",
+            "True",
+            "--train_group_size",
+            "2",
+            *FAST,
+        ]
+    )
     assert proc.returncode == 2 and "mine_hn.py --teacher_model bundled" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_unknown_distillation_loss_is_one_line(embedder):
+    with pytest.raises(UserError, match="--distill_loss mse: use kl or margin_mse"):
+        build_loss(embedder.model, _args("--knowledge_distillation", "True", "--distill_loss", "mse")[2])
