@@ -30,6 +30,16 @@ def parse_args() -> LoopArgs:
     ap.add_argument("--batch_size", type=int, default=16)
     ap.add_argument("--learning_rate", type=float, default=2e-5)
     ap.add_argument("--train_group_size", type=int, default=2)
+    ap.add_argument("--temperature", type=float, default=0.02)
+    ap.add_argument("--recipe", default="contrastive", choices=["contrastive", "kl", "margin_mse", "kl+contrastive"],
+                    help="training loss: contrastive (the seed's), or distillation from the bundled cross-encoder")
+    ap.add_argument("--merge_base", default="auto",
+                    help="average the tuned weights with the base's, this being the base's share (0.5), "
+                    "auto: try 0.25/0.5/0.75 on the held-out split, none: off")
+    ap.add_argument("--queries_per_passage", type=int, default=None,
+                    help="default: enough for about 300 training queries, at most 3 per passage")
+    ap.add_argument("--no_filter", dest="round_trip_filter", action="store_false",
+                    help="keep training queries whose passage the base model does not rank in its top 10")
     ap.add_argument("--eval_fraction", type=float, default=0.2, help="share of documents held out for evaluation")
     ap.add_argument("--max_passages", type=int, help="generate queries for at most this many train passages")
     ap.add_argument("--max_eval_passages", type=int, help="... and this many eval passages (default: --max_passages)")
@@ -45,7 +55,9 @@ def parse_args() -> LoopArgs:
     return LoopArgs(
         workdir=a.workdir, config_file=a.config_file, passages=a.passages, pdfs=a.pdfs, ocr=a.ocr, llm=a.llm,
         model=a.model, model_name_or_path=a.model_name_or_path, epochs=a.epochs, batch_size=a.batch_size,
-        learning_rate=a.learning_rate, train_group_size=a.train_group_size, eval_fraction=a.eval_fraction,
+        learning_rate=a.learning_rate, train_group_size=a.train_group_size, temperature=a.temperature,
+        recipe=a.recipe, merge_base=a.merge_base, queries_per_passage=a.queries_per_passage,
+        round_trip_filter=a.round_trip_filter, eval_fraction=a.eval_fraction,
         max_passages=a.max_passages, max_eval_passages=a.max_eval_passages, concurrency=a.concurrency, seed=a.seed,
         query_instruction_for_retrieval=a.query_instruction_for_retrieval, from_step=a.from_step, until=a.until,
         extra_train_args=a.train_arg,

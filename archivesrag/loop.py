@@ -34,12 +34,23 @@ from pathlib import Path
 from typing import Any
 
 from archivesrag.errors import UserError
+from archivesrag.merging import merge_models, parse_merge_base
 from archivesrag.records import atomic_write, read_passages, write_jsonl
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ["passages", "split", "queries", "mine", "train", "evaluate", "index", "report"]
+# run.py flags of each training recipe; the distillation ones need the cross-encoder's scores from mine_hn.py
+RECIPES: dict[str, list[str]] = {
+    "contrastive": [],
+    "kl": ["--knowledge_distillation", "True", "--distill_loss", "kl"],
+    "margin_mse": ["--knowledge_distillation", "True", "--distill_loss", "margin_mse"],
+    "kl+contrastive": ["--knowledge_distillation", "True", "--distill_loss", "kl", "--contrastive_weight", "1"],
+}
+MERGE_GRID = (0.25, 0.5, 0.75)
+QUERY_TARGET = 300
+MAX_QUERIES_PER_PASSAGE = 3
 
 
 @dataclass
@@ -58,6 +69,14 @@ class LoopArgs:
     batch_size: int = 16
     learning_rate: float = 2e-5
     train_group_size: int = 2
+    temperature: float = 0.02
+    # distillation recipe (see RECIPES); "contrastive" trains on the hard 1-of-G label only, as the seed
+    recipe: str = "contrastive"
+    # base model's weight in the merged model (LM-Cocktail); "auto": choose among MERGE_GRID on the held-out split
+    merge_base: str | None = "auto"
+    # None: enough for about QUERY_TARGET training queries, at most MAX_QUERIES_PER_PASSAGE each
+    queries_per_passage: int | None = None
+    round_trip_filter: bool = True
     eval_fraction: float = 0.2
     max_passages: int | None = None
     max_eval_passages: int | None = None
@@ -89,6 +108,9 @@ class Loop:
         sources = [x for x in (args.config_file, args.passages, args.pdfs) if x]
         if len(sources) != 1:
             raise UserError("give exactly one of --config_file, --passages, --pdfs")
+        if args.recipe not in RECIPES:
+            raise UserError(f"--recipe {args.recipe}: choose one of {', '.join(RECIPES)}")
+        self.merge = parse_merge_base(args.merge_base)
         for name in (args.from_step, args.until):
             if name and name not in STEPS:
                 raise UserError(f"unknown step '{name}'; steps: {', '.join(STEPS)}")
@@ -173,6 +195,15 @@ class Loop:
             "eval_documents": len({document_of(p) for p in held}),
         }
 
+    def queries_per_passage(self) -> int:
+        """As asked, or for a small corpus enough to reach about QUERY_TARGET training queries (each query of a
+        passage asks for one that differs from the earlier ones)."""
+        if self.a.queries_per_passage:
+            return self.a.queries_per_passage
+        n = count_lines(self.p("passages.train.jsonl"))
+        n = min(n, self.a.max_passages) if self.a.max_passages else n
+        return max(1, min(MAX_QUERIES_PER_PASSAGE, -(-QUERY_TARGET // max(n, 1))))
+
     def _gen(self, part: str, max_passages: int | None) -> list[str]:
         argv = [
             "gen_query.py",
@@ -191,6 +222,12 @@ class Loop:
             argv += ["--model", self.a.model]
         if max_passages:
             argv += ["--max_passages", str(max_passages)]
+        if part == "train":
+            argv += ["--queries_per_passage", str(self.queries_per_passage())]
+            # Only the training queries: filtering the held-out ones with the base model would pick the queries
+            # the base already gets right and bias the comparison toward it.
+            if self.a.round_trip_filter:
+                argv += ["--filter_model", self.a.model_name_or_path]
         return self.run_script(f"queries-{part}", argv)
 
     def step_queries(self) -> tuple[list[str], dict[str, Any]]:
@@ -222,6 +259,7 @@ class Loop:
                 "0.05",
                 "--query_instruction_for_retrieval",
                 self.a.query_instruction_for_retrieval,
+                *(["--teacher_model", "bundled"] if RECIPES[self.a.recipe] else []),
             ],
         )
         return cmd, {"training_examples": count_lines(self.p("query_minedHN.jsonl"))}
@@ -253,7 +291,7 @@ class Loop:
             "--normlized",
             "True",
             "--temperature",
-            "0.02",
+            str(self.a.temperature),
             "--train_group_size",
             str(self.a.train_group_size),
             "--query_max_len",
@@ -273,9 +311,15 @@ class Loop:
             "--query_instruction_for_retrieval",
             self.a.query_instruction_for_retrieval,
         ]
+        argv += RECIPES[self.a.recipe]
+        if isinstance(self.merge, float):
+            argv += ["--merge_base", str(self.merge)]
         if gpus >= 1:
             argv += ["--fp16", "True"] + (["--negatives_cross_device"] if gpus > 1 else [])
         cmd = self.run_script("train", [*argv, *self.a.extra_train_args])
+        if self.merge == "auto":
+            for weight in MERGE_GRID:
+                merge_models(self.a.model_name_or_path, str(self.p("model")), weight, self.merged(weight))
         summary = json.loads((self.p("model") / "train_summary.json").read_text())
         return cmd, {
             "steps": summary["global_step"],
@@ -284,6 +328,15 @@ class Loop:
             "gpus": gpus,
         }
 
+    def merged(self, weight: float) -> Path:
+        return self.p(f"model-merged-{weight:g}")
+
+    def candidates(self) -> list[str]:
+        """The fine-tuned models evaluated against the base: the tuned one, and with ``--merge_base auto`` its
+        merges with the base."""
+        merges = [str(self.merged(w)) for w in MERGE_GRID] if self.merge == "auto" else []
+        return [str(self.p("model")), *merges]
+
     def step_evaluate(self) -> tuple[list[str], dict[str, Any]]:
         cmd = self.run_script(
             "evaluate",
@@ -291,8 +344,7 @@ class Loop:
                 "evaluate.py",
                 "--model_name_or_path",
                 self.a.model_name_or_path,
-                "--model_name_or_path",
-                str(self.p("model")),
+                *[x for m in self.candidates() for x in ("--model_name_or_path", m)],
                 "--queries",
                 str(self.p("query.eval.jsonl")),
                 "--corpus",
@@ -309,7 +361,7 @@ class Loop:
     def winner(self) -> str:
         """The dense model the index is built with (see :func:`choose_model`)."""
         table = json.loads(self.p("eval.json").read_text())["metrics"]
-        return choose_model(table, self.a.model_name_or_path, str(self.p("model")))[0]
+        return choose_model(table, self.a.model_name_or_path, best_candidate(table, self.candidates()))[0]
 
     def step_index(self) -> tuple[list[str], dict[str, Any]]:
         model = self.winner()
@@ -431,15 +483,22 @@ def plot_ndcg(table: dict[str, dict[str, float]], labels: dict[str, str], png: P
 
     names = [labels.get(k, k) for k in table]
     values = [v["ndcg@10"] for v in table.values()]
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(values)), 3.6))
     values = [100 * v for v in values]
     bars = ax.bar(names, values, color=["#999999", "#e8590c", "#4c6ef5"][: len(values)])
     ax.bar_label(bars, fmt="%.1f")
     ax.set(ylabel="nDCG@10 (x100)", title="Held-out documents: before / after fine-tuning")
     ax.set_ylim(0, max([*values, 1]) * 1.2)
+    ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
+
+
+def best_candidate(table: dict[str, dict], candidates: list[str]) -> str:
+    """The fine-tuned (or merged) model with the highest held-out nDCG@10; the first on a tie."""
+    present = [c for c in candidates if c in table] or candidates[:1]
+    return max(present, key=lambda c: table[c]["ndcg@10"])
 
 
 def choose_model(table: dict[str, dict], base: str, tuned: str) -> tuple[str, str]:
@@ -464,11 +523,11 @@ def choose_model(table: dict[str, dict], base: str, tuned: str) -> tuple[str, st
     return base, f"the fine-tuned model's gain {gain} is {row['verdict']}, so the base model is kept"
 
 
-def verdict(table: dict[str, dict], base: str, tuned: str) -> str:
-    """The report's last line: did the fine-tuned model beat the base and BM25, by how much (nDCG@10 points), and
-    which model the index uses."""
+def verdict(table: dict[str, dict], base: str, tuned: str, what: str = "") -> str:
+    """The report's last line: did the fine-tuned model (``what``: which of them, e.g. a merge) beat the base and
+    BM25, by how much (nDCG@10 points), and which model the index uses."""
     t, b = 100 * table[tuned]["ndcg@10"], 100 * table[base]["ndcg@10"]
-    line = f"Fine-tuned nDCG@10 {t:.2f} vs base {b:.2f} ({t - b:+.2f} points)"
+    line = f"Fine-tuned nDCG@10 {t:.2f}{f' ({what})' if what else ''} vs base {b:.2f} ({t - b:+.2f} points)"
     if "BM25" in table:
         m = 100 * table["BM25"]["ndcg@10"]
         line += f" and vs BM25 {m:.2f} ({t - m:+.2f} points)"
@@ -483,13 +542,15 @@ def write_report(loop: Loop) -> None:
     """report.md and report.json: counts per step, metrics, plots, the commands, wall times, the verdict."""
     from archivesrag.evaluation import to_markdown
 
-    work, base, tuned = loop.work, loop.a.model_name_or_path, str(loop.p("model"))
+    work, base = loop.work, loop.a.model_name_or_path
     evaluation = json.loads(loop.p("eval.json").read_text())
     table = evaluation["metrics"]
-    labels = {base: f"base ({Path(base).name})", tuned: "fine-tuned"}
+    tuned = best_candidate(table, loop.candidates())
+    labels = {base: f"base ({Path(base).name})", str(loop.p("model")): "fine-tuned"}
+    labels |= {str(loop.merged(w)): f"fine-tuned, merged with base {w:g}" for w in MERGE_GRID}
     has_loss = plot_loss(loop.p("model") / "train_summary.json", work / "loss.png")
     plot_ndcg(table, labels, work / "ndcg.png")
-    final = verdict(table, base, tuned)
+    final = verdict(table, base, tuned, "" if tuned == str(loop.p("model")) else labels[tuned])
     steps = {k: asdict(v) for k, v in loop.results.items() if k != "report"}
     lines = ["# ArchivesRAG loop report", "", f"Workdir: `{work}`", "", "## Data", "", "| step | counts |", "|---|---|"]
     lines += [

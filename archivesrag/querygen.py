@@ -4,7 +4,8 @@ For each passage the LLM gets the seed's prompt (verbatim, :data:`SEED_PROMPT`) 
 by :data:`QUERY_SCHEMA` through the backend's native structured output. Each answer is validated
 (:func:`invalid_reason`): at least ``min_words`` words (the seed's guideline: 10), not a copy of the passage
 (small local models paste the passage back when asked zero-shot, seen with Qwen2.5-0.5B; two worked examples
-in the prompt fix most of it), not a repeat of an earlier query for the same passage. Invalid answers are asked
+in the prompt fix most of it), not a repeat of an earlier query for the same passage, no junk (code, braces, prompt
+fragments, chat preambles: :data:`JUNK`). Invalid answers are asked
 again a bounded number of times, then the passage is skipped and counted.
 
 ``concurrency`` requests are in flight at once (asyncio). Lines are appended as they finish, each with the
@@ -86,6 +87,16 @@ def query_schema(min_words: int = 10) -> dict[str, Any]:
 QUERY_SCHEMA = query_schema()
 
 WORD = re.compile(r"\w+")
+
+# What a small model leaves after (or instead of) a query: code and template debris (seen from Qwen2.5-0.5B:
+# ``... that we identified? }$python -c``), fragments of our own prompt, and chat preambles. A search request
+# a person types has none of them; paths and commands (``/etc/apt/sources.list``, ``apt-get -t``) are fine.
+JUNK = re.compile(
+    r"[{}\[\]<>`\\]|\$\w*\s*python|python\s+-c|\bimport\s+\w+|\bdef\s+\w+\(|\w+\(\)|<\||\|>"
+    r"|\"query\"|\bpositive\b|\bsearch query\b|\bthis text\b|\bat least \d+ words\b"
+    r"|^(?:here is|here's|sure\b|query:|answer:|certainly|as an ai|i am an?\b|the query\b|the text\b)",
+    re.IGNORECASE,
+)
 
 # Each user turn puts the passage under a one-line reminder of the task: small models follow the last
 # instruction they read, and drift to paraphrasing or pasting the passage without it.
@@ -179,6 +190,8 @@ def invalid_reason(
         return "copy_of_prompt"
     if " ".join(words(query)) in {" ".join(words(e)) for e in earlier}:
         return "duplicate"
+    if JUNK.search(query):
+        return "junk"
     return None
 
 

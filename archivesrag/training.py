@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from archivesrag.embedder import resolve_model
 from archivesrag.errors import UserError
+from archivesrag.merging import merge_models, parse_merge_base
 from archivesrag.records import TrainingExample, atomic_write, read_training_examples
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,13 @@ class RetrieverTrainingArguments(SentenceTransformerTrainingArguments):
     contrastive_weight: float = field(
         default=0.0,
         metadata={"help": "with --knowledge_distillation: add this much of the in-batch contrastive loss"},
+    )
+    merge_base: str | None = field(
+        default=None,
+        metadata={
+            "help": "after training, average the weights with the base model's, this being the base's share (0.5: "
+            "the plain average; LM-Cocktail); output_dir gets the merged model, output_dir/unmerged the tuned one"
+        },
     )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "start over instead of resuming from the last checkpoint in output_dir"}
@@ -434,6 +442,7 @@ def train(argv: list[str]) -> Path:
     from sentence_transformers import SentenceTransformerTrainer
 
     model_args, data_args, args = parse_arguments(adapt_argv(argv, torch.cuda.is_available()))
+    merge_weight = parse_merge_base(args.merge_base, allow_auto=False)
     examples = load_training_data(data_args)
     if args.knowledge_distillation:
         require_teacher_scores(examples, data_args.train_data)
@@ -479,7 +488,12 @@ def train(argv: list[str]) -> Path:
     seconds = time.perf_counter() - started
     counts = gather_counts(collator.seen)
     if trainer.is_world_process_zero():
-        trainer.save_model(args.output_dir)
+        if merge_weight is None:
+            trainer.save_model(args.output_dir)
+        else:
+            unmerged = Path(args.output_dir) / "unmerged"
+            trainer.save_model(str(unmerged))
+            merge_models(model_args.model_name_or_path, str(unmerged), float(merge_weight), args.output_dir)
         write_summary(Path(args.output_dir), trainer, result.metrics, counts, seconds, len(examples))
     return Path(args.output_dir)
 

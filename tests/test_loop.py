@@ -12,10 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from pdfs import sample_passages, text_pdf
 
-from archivesrag.loop import choose_model, split_passages, verdict
-from archivesrag.records import Passage
+from archivesrag.loop import best_candidate, choose_model, split_passages, verdict
+from archivesrag.records import Passage, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,6 +50,8 @@ def test_loop_runs_resumes_after_kill_and_reports(tmp_path, llama_server):
         "2",
         "--eval_fraction",
         "0.5",
+        "--queries_per_passage",
+        "1",
     ]
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = work / "steps" / "queries.json"
@@ -84,6 +87,9 @@ def test_loop_runs_resumes_after_kill_and_reports(tmp_path, llama_server):
     assert (work / "index" / "chunks.sqlite").exists()
     assert data["steps"]["split"]["counts"]["eval_documents"] == 1
     assert "batch size" in second.stderr  # 16 asked, fewer examples than that: the loop shrank the batch
+    # --merge_base auto (the default): the three merges were written and compared on the held-out split
+    assert report.count("merged with base") >= 3 and (work / "model-merged-0.5" / "modules.json").exists()
+    assert "--filter_model" in report  # the round-trip filter ran on the training queries
 
 
 def test_split_holds_out_whole_documents():
@@ -132,3 +138,31 @@ def test_a_fine_tune_that_loses_or_ties_keeps_the_base_and_the_report_says_so():
         "tuned",
         "its gain +3.00 points (95% interval [+1.00, +5.00]) is above the noise",
     )
+
+
+def test_the_best_merge_is_the_candidate_and_the_verdict_names_it():
+    table = {"base": {"ndcg@10": 0.50}, "tuned": {"ndcg@10": 0.49}, "m0.5": {"ndcg@10": 0.53}, "BM25": {"ndcg@10": 0.4}}
+    assert best_candidate(table, ["tuned", "m0.25", "m0.5"]) == "m0.5"  # m0.25 not evaluated: ignored
+    line = verdict(table, "base", "m0.5", "merged with base 0.5")
+    assert line.startswith("Fine-tuned nDCG@10 53.00 (merged with base 0.5) vs base 50.00 (+3.00 points)")
+
+
+def test_a_small_corpus_gets_several_queries_per_passage(tmp_path):
+    from archivesrag.loop import Loop, LoopArgs
+
+    loop = Loop(LoopArgs(workdir=str(tmp_path), passages="p.jsonl"))
+    write_jsonl(tmp_path / "passages.train.jsonl", [Passage(text=f"passage {i}", id=str(i)) for i in range(120)])
+    assert loop.queries_per_passage() == 3  # 120 passages: 3 each (the cap) toward 300 queries
+    write_jsonl(tmp_path / "passages.train.jsonl", [Passage(text=f"passage {i}", id=str(i)) for i in range(200)])
+    assert loop.queries_per_passage() == 2
+    assert Loop(LoopArgs(workdir=str(tmp_path), passages="p", queries_per_passage=1)).queries_per_passage() == 1
+
+
+def test_an_unknown_recipe_or_merge_weight_is_one_line(tmp_path):
+    from archivesrag.errors import UserError
+    from archivesrag.loop import Loop, LoopArgs
+
+    with pytest.raises(UserError, match="--recipe mse: choose one of contrastive, kl"):
+        Loop(LoopArgs(workdir=str(tmp_path), passages="p", recipe="mse"))
+    with pytest.raises(UserError, match="--merge_base 2: the base model's weight must be between 0 and 1"):
+        Loop(LoopArgs(workdir=str(tmp_path), passages="p", merge_base="2"))

@@ -66,6 +66,26 @@ def test_validator(query, reason):
     assert invalid_reason(query, passage, [], min_words=10) == reason
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        # the first seen from the bundled Qwen2.5-0.5B (issue 15); the others: JSON, prompt and chat debris
+        "what steps does the security team take for the vulnerabilities that we identified? }$python -c",
+        'how can I upgrade my Debian system from one release to the next {"query": "upgrade',
+        "Here is a search query about how the Debian project decides which packages go into a release",
+        "what does this text say about the maintainers who package software for the Debian system",
+        "which packages does apt install by default ```python import apt``` when setting up Debian",
+    ],
+)
+def test_validator_rejects_junk_and_non_search_text(query):
+    assert invalid_reason(query, "The Debian security team handles vulnerabilities.", [], min_words=10) == "junk"
+
+
+def test_validator_keeps_paths_and_commands_a_person_would_type():
+    q = "how do I pin packages from testing in /etc/apt/preferences and install them with apt-get -t"
+    assert invalid_reason(q, "APT pinning lets you mix releases.", [], min_words=10) is None
+
+
 def test_validator_catches_repeats_for_the_same_passage():
     q = "which work emails count as public records that I am required to keep on file"
     assert invalid_reason(q.upper() + "?", "some passage", [q], min_words=10) == "duplicate"

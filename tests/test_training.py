@@ -382,6 +382,7 @@ def test_distillation_from_teacher_scores_trains_and_lowers_its_loss(data, tmp_p
     scored = tmp_path / "scored.jsonl"
     write_jsonl(scored, [ex.to_dict("flagembedding") for ex in examples])
     out = tmp_path / "kd"
+    merge = ["--merge_base", "0.5"] if kind == "margin_mse" else []  # one run also checks the merge (below)
     proc = run_py(
         [
             "--output_dir",
@@ -408,12 +409,37 @@ def test_distillation_from_teacher_scores_trains_and_lowers_its_loss(data, tmp_p
             "1",
             "--seed",
             "3",
+            *merge,
             *FAST,
         ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if merge:
+        assert_is_average(out, out / "unmerged", "bundled")
     losses = [h["loss"] for h in json.loads((out / "train_summary.json").read_text())["log_history"] if "loss" in h]
     assert len(losses) == 12 and sum(losses[-3:]) < sum(losses[:3])
+
+
+def assert_is_average(merged: Path, tuned: Path, base: str) -> None:
+    """Every weight of ``merged`` is the mean of the tuned and the base model's, and tuned differs from base."""
+    from sentence_transformers import SentenceTransformer
+
+    from archivesrag.embedder import resolve_model
+
+    m, t = (SentenceTransformer(str(p), device="cpu").state_dict() for p in (merged, tuned))
+    b = SentenceTransformer(resolve_model(base), device="cpu").state_dict()
+    assert set(m) == set(b)
+    name = "0.auto_model.encoder.layer.0.attention.self.query.weight"
+    assert not torch.allclose(t[name], b[name])  # training moved it, so the average is not trivially either
+    for key in m:
+        if torch.is_floating_point(m[key]):
+            assert torch.allclose(m[key], (t[key] + b[key]) / 2, atol=1e-6), key
+
+
+def test_merge_base_outside_0_1_is_one_line(data, tmp_path):
+    proc = run_py(["--output_dir", str(tmp_path / "o"), "--model_name_or_path", "bundled", "--train_data",
+                   str(data["mined"]), "--merge_base", "1.5", *FAST])
+    assert proc.returncode == 2 and "--merge_base 1.5" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_distillation_without_scores_is_one_line(data, tmp_path):
