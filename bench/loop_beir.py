@@ -142,6 +142,18 @@ def write_passages(beir: Path, out: Path) -> None:
             f.write(json.dumps({"id": d["_id"], "text": text}) + "\n")
 
 
+def write_subset(raw: Path, passages: Path, n: int, out: Path) -> None:
+    """The queries of the ``n`` passages gen_query.py samples with its default seed, as ``--max_passages n`` does."""
+    from archivesrag.querygen import select_passages
+    from archivesrag.records import read_passages
+
+    keys = {p.key for p in select_passages(read_passages(str(passages)), n, 42)}
+    lines = [line for line in raw.open() if line.strip() and json.loads(line)["id"] in keys]
+    if not out.exists() or out.read_text() != "".join(lines):
+        out.write_text("".join(lines))
+    print(f"{len(lines)} queries for {len(keys)} passages")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("beir_dir", nargs="?")
@@ -155,10 +167,10 @@ def main() -> None:
     ap.add_argument("--recipes", default="contrastive,kl,margin_mse,kl+contrastive", help=f"of {sorted(RECIPES)}")
     ap.add_argument("--merge_base", default="0.5", help="also a merge of each recipe with the base (none: off)")
     ap.add_argument("--filter", action="store_true", help="round-trip filter the queries with the base model")
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--learning_rate", default="2e-5")
     ap.add_argument("--batch_size", default="32")
-    ap.add_argument("--group_size", default="8")
+    ap.add_argument("--group_size", default="4")
     ap.add_argument("--temperature", default="0.02")
     ap.add_argument("--tag", default="", help="suffix for the work folder of this configuration")
     ap.add_argument("--concurrency", type=int, default=2)
@@ -184,19 +196,26 @@ def main() -> None:
     run(gen, times, "queries")
     runs = work / f"runs{args.tag}"
     runs.mkdir(exist_ok=True)
-    queries = raw
+    queries = runs / "query.jsonl"  # the raw file may hold queries for more passages (an earlier, larger run)
+    write_subset(raw, passages, args.queries_from, queries)
     if args.filter:
         queries = runs / "query.filtered.jsonl"
         from archivesrag.querygen import QueryGenArgs, filter_queries
 
         started = time.perf_counter()
-        dropped = filter_queries(raw, queries, QueryGenArgs(str(passages), str(queries), filter_model=args.base))
+        filtered = runs / "query.filtered.jsonl"
+        dropped = filter_queries(queries, filtered, QueryGenArgs(str(passages), str(filtered), filter_model=args.base))
+        queries = filtered
         times["filter"] = time.perf_counter() - started
         print(f"round-trip filter dropped {dict(dropped)}")
     mined = runs / "mined.jsonl"
-    run(["mine_hn.py", "--model_name_or_path", args.base, "--input_file", str(queries), "--output_file", str(mined),
+    teacher = ["--teacher_model", "bundled"] if any(RECIPES[r] for r in args.recipes.split(",")) else []
+    if mined.exists() and mined.stat().st_mtime > queries.stat().st_mtime:
+        print(f"{mined}: mined earlier from these queries; reused")
+    else:
+        run(["mine_hn.py", "--model_name_or_path", args.base, "--input_file", str(queries), "--output_file", str(mined),
          "--candidate_pool", str(passages), "--range_for_sampling", "2-200", "--negative_number", "15",
-         "--relative_margin", "0.05", "--teacher_model", "bundled"], times, "mine + teacher")
+             "--relative_margin", "0.05", *teacher], times, "mine + teacher" if teacher else "mine")
     common = ["--model_name_or_path", args.base, "--train_data", str(mined), "--learning_rate", args.learning_rate,
               "--num_train_epochs", str(args.epochs), "--per_device_train_batch_size", args.batch_size,
               "--train_group_size", args.group_size, "--temperature", args.temperature, "--query_max_len", "64",
