@@ -1,11 +1,13 @@
-"""python bench/loop_beir.py DIR [--queries_from 300] [--llm SPEC] [--epochs 3]
+"""python bench/loop_beir.py DIR [--queries_per_passage 2] [--recipes contrastive,kl] [--learning_rate 5e-5] [--tag T]
 python bench/loop_beir.py --make_stdlib .bench/stdlib-beir          # build a BEIR-layout set from real text here
 python bench/loop_beir.py --make_debian debian-faq .bench/debian-faq  # or harden-doc: a Debian manual's FAQ
 
 Quality of the loop on any BEIR-layout dataset (DIR/corpus.jsonl, DIR/queries.jsonl, DIR/qrels/test.tsv):
 synthetic queries generated from the corpus only (never the dataset's queries) -> mine_hn.py -> run.py ->
-evaluate.py on the dataset's own test queries: base vs fine-tuned vs BM25. Each stage runs as its script, as
-loop.py runs it. Target (issue 9): the fine-tuned all-MiniLM-L6-v2 gains >= +3 nDCG@10 points over the base on a
+evaluate.py on the dataset's own test queries: base vs each training recipe (unmerged, and merged with the base,
+``--merge_base``) vs BM25, with each gain's paired-bootstrap interval and each step's wall time. Each stage runs as
+its script, as loop.py runs it. Queries are generated once per dataset into .bench/loop-NAME/query.raw.jsonl and
+shared by every configuration (``--tag`` keeps their runs apart). Target (issue 9): the fine-tuned all-MiniLM-L6-v2 gains >= +3 nDCG@10 points over the base on a
 scientific-claims-style set (SciFact: download it where the network allows and pass its folder).
 
 --make_stdlib writes a BEIR-layout set from the Python standard library's docstrings (real, human-written text:
