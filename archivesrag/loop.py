@@ -65,7 +65,8 @@ class LoopArgs:
     llm: str | None = None
     model: str | None = None
     model_name_or_path: str = "bundled"
-    # measured on bench/loop_beir.py's Debian manuals (README, Benchmarks): 5e-5 + merge beat 2e-5 on both
+    # measured on bench/loop_beir.py's Debian manuals (README, Benchmarks): with a merge, 5e-5 gains +2.03/+0.48,
+    # 2e-5 +1.24/+0.54 (debian-faq/harden-doc); group 4 and 2 epochs as in every measured row
     epochs: int = 2
     batch_size: int = 32
     learning_rate: float = 5e-5
