@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from archivesrag.errors import run_cli
-from archivesrag.loop import STEPS, LoopArgs, run_loop
+from archivesrag.loop import RECIPES, STEPS, LoopArgs, run_loop
 
 
 def parse_args() -> LoopArgs:
@@ -31,7 +31,7 @@ def parse_args() -> LoopArgs:
     ap.add_argument("--learning_rate", type=float, default=5e-5)
     ap.add_argument("--train_group_size", type=int, default=4)
     ap.add_argument("--temperature", type=float, default=0.02)
-    ap.add_argument("--recipe", default="contrastive", choices=["contrastive", "kl", "margin_mse", "kl+contrastive"],
+    ap.add_argument("--recipe", default="contrastive", choices=list(RECIPES),
                     help="training loss: contrastive (the seed's), or distillation from the bundled cross-encoder")
     ap.add_argument("--merge_base", default="auto",
                     help="average the tuned weights with the base's, this being the base's share (0.5), "

@@ -34,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+# The recipes compared are loop.py's own (run.py flags; distillation learns the bundled cross-encoder's scores).
+from archivesrag.loop import RECIPES  # noqa: E402
 
 
 def make_stdlib(out: Path, n_queries: int = 600, n_distractors: int = 2000) -> None:
@@ -117,16 +120,6 @@ def make_debian(package: str, out: Path) -> None:
     print(f"wrote {out}: {len(sections)} sections, {n} headings as test queries")
 
 
-# Training recipes compared (run.py flags on top of COMMON). Distillation learns the bundled cross-encoder's scores
-# over each query's group (mine_hn.py --teacher_model bundled), as GPL does; "both" adds the contrastive loss.
-RECIPES: dict[str, list[str]] = {
-    "contrastive": [],
-    "kl": ["--knowledge_distillation", "True", "--distill_loss", "kl"],
-    "margin_mse": ["--knowledge_distillation", "True", "--distill_loss", "margin_mse"],
-    "kl+contrastive": ["--knowledge_distillation", "True", "--distill_loss", "kl", "--contrastive_weight", "1"],
-}
-
-
 def run(cmd: list[str], times: dict[str, float], step: str) -> None:
     """Run one stage script as a user would; its wall time goes to ``times[step]``."""
     print("+", " ".join(cmd), flush=True)
@@ -181,9 +174,14 @@ def main() -> None:
     if args.make_stdlib:
         return make_stdlib(Path(args.make_stdlib))
     if args.make_debian:
+        if args.make_debian[0] not in DEBIAN_MANUALS:
+            ap.error(f"--make_debian {args.make_debian[0]}: choose one of {', '.join(DEBIAN_MANUALS)}")
         return make_debian(args.make_debian[0], Path(args.make_debian[1]))
     if not args.beir_dir:
         ap.error("give a BEIR folder, --make_stdlib DIR or --make_debian PACKAGE DIR")
+    unknown = [r for r in args.recipes.split(",") if r not in RECIPES]
+    if unknown:
+        ap.error(f"--recipes {','.join(unknown)}: choose from {', '.join(RECIPES)}")
     beir = Path(args.beir_dir)
     work = ROOT / ".bench" / f"loop-{beir.name}"
     work.mkdir(parents=True, exist_ok=True)
