@@ -22,7 +22,7 @@ def test_garbage_weight_is_one_line(value, message):
 
 
 def test_auto_needs_held_out_queries_so_run_py_refuses_it():
-    with pytest.raises(UserError, match="use loop.py --merge_base auto"):
+    with pytest.raises(UserError, match=r"use loop\.py --merge_base auto"):
         parse_merge_base("auto", allow_auto=False)
 
 
