@@ -35,6 +35,12 @@ def parse_args() -> QueryGenArgs:
     )
     shots.add_argument("--no_few_shot", dest="few_shot", action="store_false")
     ap.add_argument("--min_words", type=int, default=10, help="shortest acceptable query (seed: 10)")
+    ap.add_argument(
+        "--passage_max_chars",
+        type=int,
+        default=1000,
+        help="ask about the first N characters of each passage, what one index chunk holds (0: all of it)",
+    )
     ap.add_argument("--max_attempts", type=int, default=3, help="asks per query before skipping a passage")
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--max_tokens", type=int, default=96)

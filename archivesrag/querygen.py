@@ -118,6 +118,7 @@ class QueryGenArgs:
     prompt_file: str | None = None
     few_shot: bool | None = None  # None: see few_shot_by_default
     min_words: int = 10
+    passage_max_chars: int = 1000  # what one index chunk holds (rag.py --chunk_size); 0: the whole passage
     max_attempts: int = 3
     temperature: float = 0.7
     max_tokens: int = 96
@@ -195,6 +196,23 @@ def invalid_reason(
     return None
 
 
+def embeddable_part(text: str, max_chars: int) -> str:
+    """The start of a passage, about as much as the embedder reads of it, cut at a word boundary.
+
+    A query about text past the model's window (256 tokens for all-MiniLM-L6-v2, about 1,000 characters of
+    English technical prose) teaches it to match words it never sees: in the Securing Debian Manual 144 of 247
+    sections are longer than that. Shorter prompts are also faster to read on a CPU. ``max_chars`` 0 keeps it all.
+
+    Example:
+        >>> embeddable_part("one two three four", 9)
+        'one two'
+    """
+    if max_chars <= 0 or len(text) <= max_chars:
+        return text
+    cut = text[: max_chars + 1]
+    return cut[: cut.rfind(" ")].rstrip() if " " in cut else cut[:max_chars]
+
+
 def build_messages(passage: str, system: str, few_shot: bool, min_words: int = 10) -> list[dict[str, str]]:
     """The chat for one passage: the seed prompt as system, optional worked examples, then the passage."""
     msgs = [{"role": "system", "content": system}]
@@ -259,7 +277,8 @@ class QueryGenerator:
 
         Each attempt samples with a new seed; answers that copy the prompt's own words are rejected too.
         """
-        msgs = build_messages(p.text, self.system, self.few_shot, self.args.min_words)
+        text = embeddable_part(p.text, self.args.passage_max_chars)
+        msgs = build_messages(text, self.system, self.few_shot, self.args.min_words)
         reason = None
         for attempt in range(self.args.max_attempts):
             if attempt:
@@ -277,7 +296,7 @@ class QueryGenerator:
                 reason = "bad_json" if isinstance(err, LLMOutputError) else "llm_error"
                 continue
             query = " ".join(str(obj["query"]).split())
-            reason = invalid_reason(query, p.text, earlier, self.args.min_words, prompt=msgs[-1]["content"])
+            reason = invalid_reason(query, text, earlier, self.args.min_words, prompt=msgs[-1]["content"])
             if reason is None:
                 return query, None
         return None, reason

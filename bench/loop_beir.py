@@ -138,13 +138,20 @@ def write_passages(beir: Path, out: Path) -> None:
             f.write(json.dumps({"id": d["_id"], "text": text}) + "\n")
 
 
-def write_subset(raw: Path, passages: Path, n: int, out: Path) -> None:
-    """The queries of the ``n`` passages gen_query.py samples with its default seed, as ``--max_passages n`` does."""
+def write_subset(raw: Path, passages: Path, n: int, per_passage: int, out: Path) -> None:
+    """The first ``per_passage`` queries of each of the ``n`` passages gen_query.py samples with its default seed,
+    as ``--max_passages n --queries_per_passage per_passage`` would write them (the raw file may hold more)."""
     from archivesrag.querygen import select_passages
     from archivesrag.records import read_passages
 
     keys = {p.key for p in select_passages(read_passages(str(passages)), n, 42)}
-    lines = [line for line in raw.open() if line.strip() and json.loads(line)["id"] in keys]
+    taken: dict[str, int] = {}
+    lines = []
+    for line in raw.open():
+        key = json.loads(line)["id"] if line.strip() else None
+        if key in keys and taken.get(key, 0) < per_passage:
+            taken[key] = taken.get(key, 0) + 1
+            lines.append(line)
     if not out.exists() or out.read_text() != "".join(lines):
         out.write_text("".join(lines))
     print(f"{len(lines)} queries for {len(keys)} passages")
@@ -198,7 +205,7 @@ def main() -> None:
     runs = work / f"runs{args.tag}"
     runs.mkdir(exist_ok=True)
     queries = runs / "query.jsonl"  # the raw file may hold queries for more passages (an earlier, larger run)
-    write_subset(raw, passages, args.queries_from, queries)
+    write_subset(raw, passages, args.queries_from, args.queries_per_passage, queries)
     if args.filter:
         queries = runs / "query.filtered.jsonl"
         from archivesrag.querygen import QueryGenArgs, filter_queries

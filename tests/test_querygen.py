@@ -21,6 +21,7 @@ from archivesrag.querygen import (
     QueryGenArgs,
     build_messages,
     copy_ratio,
+    embeddable_part,
     few_shot_by_default,
     generate,
     invalid_reason,
@@ -185,6 +186,34 @@ def test_faults_are_retried_and_a_dead_passage_is_skipped(llama_server, passages
     assert stats.written + sum(stats.skipped.values()) == 5
     assert {"500", "stall", "close"} <= set(proxy.events)
     assert poison not in {r.positive[0] for r in read_queries(out)}
+
+
+def test_only_the_part_the_embedder_reads_is_asked_about(llama_server, passages, tmp_path):
+    """A query about text past the embedder's window cannot be learned: the LLM sees only the first ~1,000
+    characters (one index chunk), while the whole passage stays the positive. The tail here makes the proxy fail
+    every request that carries it, so a written query proves the tail was never sent."""
+    body = " ".join(passages)
+    assert len(body) > 1000
+    long = body + " POISONED tail that only a request with the whole passage would carry."
+    src = write_passages(tmp_path / "passages.jsonl", [long])
+    with FaultyProxy(llama_server.removesuffix("/v1"), poison="POISONED") as proxy:
+        for max_chars, out in ((1000, tmp_path / "cut.jsonl"), (0, tmp_path / "whole.jsonl")):
+            args = QueryGenArgs(
+                input_file=str(src), output_file=str(out), llm=proxy.url + "/v1", concurrency=1,
+                passage_max_chars=max_chars, max_retries=0, max_attempts=4,
+            )
+            stats = generate(args, llm=get_llm(args.llm, max_retries=0))
+            assert stats.written + sum(stats.skipped.values()) == 1
+            if max_chars:
+                assert [r.positive for r in read_queries(out)] == [[long]]
+            else:
+                assert stats.skipped["llm_error"] == 1
+
+
+def test_embeddable_part_cuts_at_a_word():
+    assert embeddable_part("alpha beta gamma", 12) == "alpha beta"
+    assert embeddable_part("alpha beta gamma", 0) == "alpha beta gamma"
+    assert embeddable_part("short", 1000) == "short"
 
 
 def run_cli(*argv, **kw):
