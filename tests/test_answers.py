@@ -76,29 +76,7 @@ def test_markers_past_the_sources_and_unbacked_markers_are_dropped():
 def test_a_marker_on_its_own_line_is_checked_against_the_sentence_before():
     c = CitationChecker("Who founded Debian?", ["Toy Story names", "Ian Murdock founded Debian in 1993"])
     segments, _ = _segments("Ian Murdock founded it in 1993.\n\n[1], [2]", 0, final=True)
-    # the sentence is cited where it stands; the run of markers after it adds nothing it did not already cite
-    assert "".join(c.fix(s) for s in segments).rstrip() == "Ian Murdock founded it in 1993 [2]."
-    assert c.cited == {2}
-
-
-def test_every_source_that_holds_the_fact_is_cited():
-    # real case (bench/answers.py): the patch order is on two pages; the model cited one, the gold was the other
-    sources = [
-        "The application sequence of the patches is defined in the debian/patches/series file.",
-        "Toy Story names",
-        "In debian/patches/series the application sequence of the patches/* patch files is defined.",
-    ]
-    c = CitationChecker("Which file defines the order in which patches are applied?", sources)
-    fixed = c.fix("The application sequence of the patches is defined in the debian/patches/series file [1].")
-    assert fixed.endswith("series file [1][3].") and c.cited == {1, 3}
-
-
-def test_an_unmarked_sentence_gets_the_source_that_backs_it():
-    sources = ["sbuild gives a clean chroot build", "The debmake command replaces the dh_make command of old"]
-    c = CitationChecker("Which command does debmake replace?", sources)
-    segments, _ = _segments("It replaces dh_make, the command of old. Bananas grow on trees.", 0, final=True)
-    assert "".join(c.fix(s) for s in segments) == "It replaces dh_make, the command of old [2]. Bananas grow on trees."
-    assert c.finish() == ""
+    assert "".join(c.fix(s) for s in segments) == "Ian Murdock founded it in 1993.\n\n[2]"
 
 
 def test_focus_keeps_the_matching_sentence():

@@ -249,8 +249,6 @@ STOPWORD_TEXT = (
 STOPWORDS = frozenset(STOPWORD_TEXT.split())
 SEGMENT_END = re.compile(r"[.!?](?=\s)|\n")
 SUPPORTED = 0.5  # share of a sentence's new words that a source must hold to back it
-NEAR_BEST = 0.15  # a source this close to the best-backing one backs the sentence as well
-MIN_NEW_WORDS = 3  # an unmarked sentence needs this many words beyond the question to be cited
 META = re.compile(
     r"\b(sources?|mentioned|cited|refer(?:s|red)?|cover(?:s|ed)?|found in|information|provided|listed|described|"
     r"stated|according|see)\b",
@@ -271,13 +269,9 @@ class CitationChecker:
     Small models put the right fact next to the wrong number ("... is git-buildpackage [1]" when it came from
     [3]). A sentence's *new* words (not in the question) are looked up in each source as the model saw it: a
     marker stays when its source holds at least half of them and nearly as many as the best source, is replaced
-    by the best source when that one does, and is dropped when no source backs the sentence. Every other source
-    that backs the sentence as well is cited beside it: the same fact is often on two pages, and the reader
-    should get both (bench/answers.py: three answers cited one page of two that held the fact, and missed the
-    gold one). A sentence the model left without a marker gets the sources that back it (at least
-    ``MIN_NEW_WORDS`` new words). A marker alone (``[1]`` on its own line) is checked against the sentence
-    before it; a marker past the sources given is dropped. An answer that cites nothing but is backed by a
-    source gets that source at its end.
+    by the best source when that one does, and is dropped when no source backs the sentence. A marker alone
+    (``[1]`` on its own line) is checked against the sentence before it; a marker past the sources given is
+    dropped. An answer that cites nothing but is backed by a source gets that source at its end.
 
     Example:
         >>> c = CitationChecker("What is gbp?", ["sbuild builds in a chroot", "gbp is git-buildpackage"])
@@ -290,14 +284,10 @@ class CitationChecker:
         self.sources = [content_words(t) for t in texts]
         self.cited: set[int] = set()
         self.last = ""  # the previous sentence with words in it
-        self.last_cited: set[int] = set()  # and the sources it cites
         self.best_overall = (0.0, 0)
 
-    def new_words(self, sentence: str) -> set[str]:
-        return content_words(sentence) - self.asked
-
     def support(self, sentence: str) -> list[float]:
-        new = self.new_words(sentence)
+        new = content_words(sentence) - self.asked
         if not new:
             return [0.0] * len(self.sources)
         return [len(new & words) / len(new) for words in self.sources]
@@ -316,32 +306,21 @@ class CitationChecker:
         best = max(range(len(scores)), key=lambda i: scores[i]) if scores else -1
         if best >= 0 and scores[best] > self.best_overall[0]:
             self.best_overall = (scores[best], best + 1)
-        # a run of markers after a sentence does not repeat what that sentence already cites
-        used: set[int] = set() if has_words else set(self.last_cited)
-        backing = [i + 1 for i, x in enumerate(scores) if x >= SUPPORTED and x >= scores[best] - NEAR_BEST]
-
-        def cite(numbers: list[int]) -> str:
-            numbers = sorted({n for n in numbers if n not in used})
-            used.update(numbers)
-            self.cited.update(numbers)
-            return "".join(f"[{n}]" for n in numbers)
+        used: set[int] = set()
 
         def check(m: re.Match[str]) -> str:
             n = int(m.group(1))
             if not 1 <= n <= len(scores):
                 return ""
-            if n in backing or (backing and n not in used):
-                return cite([n, *backing] if n in backing else backing)
-            return ""
+            ok = scores[n - 1] >= SUPPORTED and scores[n - 1] >= scores[best] - 0.15
+            pick = n if ok else (best + 1 if scores[best] >= SUPPORTED else None)
+            if pick is None or pick in used:
+                return ""
+            used.add(pick)
+            self.cited.add(pick)
+            return f"[{pick}]"
 
         fixed = MARKER.sub(check, segment)
-        if has_words and not MARKER.search(segment) and backing and len(self.new_words(body)) >= MIN_NEW_WORDS:
-            # an unmarked sentence that a source backs: cite it before its closing punctuation
-            end = re.search(r"[.!?;:]?\s*$", fixed)
-            at = end.start() if end else len(fixed)
-            fixed = fixed[:at].rstrip() + " " + cite(backing) + fixed[at:]
-        if has_words:
-            self.last_cited = used
         if not has_words and MARKER.search(segment):  # "[1], [2]" on its own: keep only the markers that stay
             lead = segment[: len(segment) - len(segment.lstrip())]
             return lead + "".join(f"[{n}]" for n in MARKER.findall(fixed))
