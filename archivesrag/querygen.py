@@ -366,6 +366,8 @@ def generate(args: QueryGenArgs, llm: LLM | None = None) -> QueryGenStats:
     """Run the whole stage (see module docstring). Returns the counts it also logs."""
     if args.queries_per_passage < 1 or args.concurrency < 1 or args.max_attempts < 1:
         raise UserError("--queries_per_passage, --concurrency and --max_attempts must be at least 1")
+    if args.passage_max_chars < 0:
+        raise UserError(f"--passage_max_chars {args.passage_max_chars}: give 0 (the whole passage) or more")
     system = SEED_PROMPT
     if args.prompt_file:
         path = Path(args.prompt_file)

@@ -207,7 +207,6 @@ def main() -> None:
     queries = runs / "query.jsonl"  # the raw file may hold queries for more passages (an earlier, larger run)
     write_subset(raw, passages, args.queries_from, args.queries_per_passage, queries)
     if args.filter:
-        queries = runs / "query.filtered.jsonl"
         from archivesrag.querygen import QueryGenArgs, filter_queries
 
         started = time.perf_counter()

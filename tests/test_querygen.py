@@ -268,6 +268,19 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, content, message):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("value", ["-5", "many"])
+def test_a_bad_passage_max_chars_is_one_line(tmp_path, passages, value):
+    src = write_passages(tmp_path / "passages.jsonl", passages[:1])
+    out = tmp_path / "q.jsonl"
+    proc = run_cli(
+        "--input_file", str(src), "--output_file", str(out), "--llm", "http://127.0.0.1:9/v1",
+        "--passage_max_chars", value,
+    )
+    _, err = proc.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if "error" in line and "passage_max_chars" in line]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in err and not out.exists()
+
+
 def test_unreachable_llm_is_one_line(tmp_path, passages):
     src = write_passages(tmp_path / "passages.jsonl", passages[:1])
     proc = run_cli(
