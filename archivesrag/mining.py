@@ -81,6 +81,13 @@ class MiningArgs:
             "run.py): 'bundled' (ms-marco-MiniLM-L-12-v2 ONNX), a CrossEncoder dir or an HF id"
         },
     )
+    teacher_margin: float | None = field(
+        default=None,
+        metadata={
+            "help": "with --teacher_model: drop negatives the teacher scores above its score for the positive minus "
+            "this (unlabelled positives, RocketQA's denoising; 0 drops those it ranks above the positive)"
+        },
+    )
     output_keys: str = field(
         default="seed", metadata={"help": "'seed' (positive/negative) or 'flagembedding' (pos/neg)"}
     )
@@ -95,6 +102,7 @@ class MiningStats:
     removed_positive: int = 0
     removed_margin: int = 0
     removed_max_score: int = 0
+    removed_teacher: int = 0
     topped_up: int = 0
     pos_scores: list[float] = field(default_factory=list)
     neg_scores: list[float] = field(default_factory=list)
@@ -105,7 +113,8 @@ class MiningStats:
 
         return (
             f"{self.queries} queries, pool {self.pool}; removed as positive/query {self.removed_positive}, "
-            f"by margin {self.removed_margin}, by max_score {self.removed_max_score}; "
+            f"by margin {self.removed_margin}, by max_score {self.removed_max_score}, "
+            f"by the teacher {self.removed_teacher}; "
             f"{self.topped_up} queries topped up at random; positive scores {dist(self.pos_scores)}; "
             f"negative scores {dist(self.neg_scores)}"
         )
@@ -258,11 +267,41 @@ def teacher_scores(examples: list[TrainingExample], teacher: str, batch_size: in
     log.info("teacher %s scored %d pairs", model.name, len(pairs))
 
 
+def drop_teacher_positives(examples: list[TrainingExample], margin: float) -> int:
+    """Drop, in place, the negatives the teacher scores above ``max(pos_scores) - margin``: passages a stronger
+    judge finds as relevant as the labelled one, which in a small domain corpus are often unlabelled answers
+    (another FAQ entry saying the same thing). Contrastive training would push the query away from them. A line
+    keeps its lowest-scored negative when the teacher doubts all of them, so it still trains.
+
+    Returns:
+        How many negatives were dropped.
+
+    Example:
+        >>> ex = TrainingExample("q", ["p"], ["a", "b"], pos_scores=[2.0], neg_scores=[3.0, -1.0])
+        >>> drop_teacher_positives([ex], 0.0), ex.negative
+        (1, ['b'])
+    """
+    dropped = 0
+    for ex in examples:
+        bar = max(ex.pos_scores or [float("-inf")]) - margin
+        keep = [i for i, s in enumerate(ex.neg_scores or []) if s < bar]
+        if not keep and ex.neg_scores:
+            keep = [min(range(len(ex.neg_scores)), key=ex.neg_scores.__getitem__)]
+        if ex.neg_scores is None or len(keep) == len(ex.negative):
+            continue
+        dropped += len(ex.negative) - len(keep)
+        ex.negative = [ex.negative[i] for i in keep]
+        ex.neg_scores = [ex.neg_scores[i] for i in keep]
+    return dropped
+
+
 def mine(args: MiningArgs, embedder: Embedder | None = None) -> MiningStats:
     """Run the whole mining stage (see module docstring); writes ``args.output_file`` atomically."""
     start, end = parse_range(args.range_for_sampling)
     if args.output_keys not in ("seed", "flagembedding"):
         raise UserError(f"--output_keys {args.output_keys!r}: use 'seed' or 'flagembedding'")
+    if args.teacher_margin is not None and not args.teacher_model:
+        raise UserError("--teacher_margin needs --teacher_model (bundled, a CrossEncoder dir or an HF id)")
     if args.use_gpu_for_searching:
         require_faiss_gpu()
     examples = read_training_examples(args.input_file)
@@ -314,6 +353,8 @@ def mine(args: MiningArgs, embedder: Embedder | None = None) -> MiningStats:
         out.append(mined)
     if args.teacher_model:
         teacher_scores(out, args.teacher_model)
+        if args.teacher_margin is not None:
+            stats.removed_teacher = drop_teacher_positives(out, args.teacher_margin)
     write_jsonl(args.output_file, [m.to_dict(args.output_keys) for m in out])
     log.info("mined %s -> %s: %s", args.input_file, args.output_file, stats.summary())
     return stats

@@ -169,6 +169,7 @@ def main() -> None:
     ap.add_argument("--base", default="bundled")
     ap.add_argument("--recipes", default="contrastive,kl,margin_mse,kl+contrastive", help=f"of {sorted(RECIPES)}")
     ap.add_argument("--merge_base", default="0.5", help="also a merge of each recipe with the base (none: off)")
+    ap.add_argument("--teacher_margin", default=None, help="mine_hn.py --teacher_margin: the teacher drops negatives")
     ap.add_argument("--filter", action="store_true", help="round-trip filter the queries with the base model")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--learning_rate", default="2e-5")
@@ -211,12 +212,17 @@ def main() -> None:
 
         started = time.perf_counter()
         filtered = runs / "query.filtered.jsonl"
-        dropped = filter_queries(queries, filtered, QueryGenArgs(str(passages), str(filtered), filter_model=args.base))
+        if filtered.exists() and filtered.stat().st_mtime > queries.stat().st_mtime:
+            print(f"{filtered}: filtered earlier from these queries; reused")
+        else:
+            args_ = QueryGenArgs(str(passages), str(filtered), filter_model=args.base)
+            print(f"round-trip filter dropped {dict(filter_queries(queries, filtered, args_))}")
         queries = filtered
         times["filter"] = time.perf_counter() - started
-        print(f"round-trip filter dropped {dict(dropped)}")
     mined = runs / "mined.jsonl"
-    teacher = ["--teacher_model", "bundled"] if any(RECIPES[r] for r in args.recipes.split(",")) else []
+    distill = any(RECIPES[r] for r in args.recipes.split(","))
+    teacher = ["--teacher_model", "bundled"] if distill or args.teacher_margin else []
+    teacher += ["--teacher_margin", args.teacher_margin] if args.teacher_margin else []
     if mined.exists() and mined.stat().st_mtime > queries.stat().st_mtime:
         print(f"{mined}: mined earlier from these queries; reused")
     else:

@@ -174,6 +174,7 @@ def test_cli_seed_command_runs(query_file, tmp_path):
         (['{"query": "q", "positive": ["p"]}'], ["--range_for_sampling", "200-2"], "need 0 <= START < END"),
         (['{"query": "q", "positive": ["p"]}'], ["--range_for_sampling", "5-10"], "the pool has only 1 passages"),
         (['{"query": "q", "positive": ["p"]}'], ["--use_gpu_for_searching"], "no faiss GPU support here"),
+        (['{"query": "q", "positive": ["p"]}'], ["--teacher_margin", "0"], "--teacher_margin needs --teacher_model"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, lines, argv, message):
@@ -212,3 +213,17 @@ def test_teacher_scores_are_the_cross_encoders_and_line_up_with_the_passages(run
     assert np.allclose(got, want, atol=1.0) and np.corrcoef(got, want)[0, 1] > 0.99
     # the teacher prefers the positive (the passage the query was written from) for most queries
     assert np.mean([ex.pos_scores[0] > max(ex.neg_scores) for ex in examples]) > 0.6
+
+
+def test_teacher_margin_drops_the_negatives_the_teacher_ranks_above_the_positive(embedder, pairs, tmp_path):
+    q = tmp_path / "query.jsonl"
+    q.write_text("".join(json.dumps({"query": a, "positive": [b]}) + "\n" for a, b in pairs[:60]))
+    args = MiningArgs(model_name_or_path="bundled", input_file=str(q), output_file=str(tmp_path / "out.jsonl"),
+                      range_for_sampling="0-30", negative_number=6, teacher_model="bundled", teacher_margin=0.0)
+    stats = mine(args, embedder=embedder)
+    examples = read_training_examples(args.output_file)
+    assert stats.removed_teacher == 60 * 6 - sum(len(ex.negative) for ex in examples) > 0
+    for ex in examples:
+        assert len(ex.neg_scores) == len(ex.negative) >= 1
+        # what is left scores below the positive, or is the single least relevant negative of a doubted line
+        assert max(ex.neg_scores) < ex.pos_scores[0] or len(ex.negative) == 1
