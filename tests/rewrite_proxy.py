@@ -3,7 +3,8 @@
 The request goes to the real server (as a non-streaming call, so the real model really answers); the client then
 gets ``text`` instead of the model's words, streamed back in the server's own SSE chunk shape. This is how the
 tests make a real stack meet the degenerate answers small models give (``[1]``) on demand. ``requests`` keeps
-each forwarded request body, so a test can see what the client asked the second time.
+each forwarded request body, so a test can see what the client asked the second time. With ``times`` only the
+first ``times`` answers are rewritten; later ones are the real model's words, in the same shape.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import httpx
 
 
 class RewritingProxy:
-    def __init__(self, upstream: str, text: str) -> None:
+    def __init__(self, upstream: str, text: str, times: int | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.text = text
+        self.times = times
         self.requests: list[dict] = []
         proxy = self
 
@@ -38,12 +40,14 @@ class RewritingProxy:
                 stream = body.pop("stream", False)
                 body.pop("stream_options", None)
                 real = httpx.post(proxy.upstream + "/chat/completions", json=body, timeout=300).json()
+                rewrite = proxy.times is None or len(proxy.requests) <= proxy.times
+                text = proxy.text if rewrite else real["choices"][0]["message"]["content"]
                 if not stream:
-                    real["choices"][0]["message"]["content"] = proxy.text
+                    real["choices"][0]["message"]["content"] = text
                     self._send(200, "application/json", json.dumps(real).encode())
                     return
                 chunks = [
-                    {"choices": [{"index": 0, "delta": {"role": "assistant", "content": proxy.text}}]},
+                    {"choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
                     {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
                 ]
                 sse = (

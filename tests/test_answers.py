@@ -20,10 +20,12 @@ from archivesrag.llm import get_llm, local_server
 from archivesrag.rag import IndexStore, Searcher, answer, ingest
 from archivesrag.rag.chain import (
     EXTRACTIVE_NOTE,
+    REASK_REFUSAL,
     CitationChecker,
     _segments,
     degenerate_reason,
     focus,
+    is_refusal,
 )
 from archivesrag.reranker import load_reranker
 
@@ -128,6 +130,47 @@ def test_a_non_answer_is_asked_again_then_answered_extractively(constitution, em
     assert len(proxy.requests) == 2 and "That was not an answer" in proxy.requests[1]["messages"][-1]["content"]
     assert result.rejected == [why] * 2 and result.mode == "extractive"
     assert text.startswith(result.sources[0]["snippet"]) and EXTRACTIVE_NOTE in text and "thirty" in text.lower()
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ("The sources do not cover it.", True),
+        ("The provided sources don't mention a minimum age.", True),
+        ("I'm sorry, but there is no information about that in the documents.", True),
+        ("A Senator must be thirty years old [1].", False),
+        ("No Person shall be a Senator who is not thirty [1].", False),  # a negation that answers, with its cite
+        ("You cannot vote before eighteen.", False),  # no talk of sources
+    ],
+)
+def test_refusals_are_recognised(text, refusal):
+    assert is_refusal(text) is refusal
+
+
+def test_a_refusal_with_a_relevant_first_source_is_asked_again_and_never_shown(constitution, embedder, llama_server):
+    searcher = Searcher(IndexStore.open(constitution), embedder, rerank_model="bundled")
+    assert searcher.search(SENATE, 3)[0].rerank_score > 0  # the reranker judges page 2 relevant
+    with RewritingProxy(llama_server, "The sources do not cover it.", times=1) as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        pieces = list(result.stream)
+    assert len(proxy.requests) == 2
+    hint = REASK_REFUSAL.format(sentence=result.sources[0]["snippet"])
+    assert proxy.requests[1]["messages"][-1]["content"].endswith(f"{hint}\n\nQuestion: {SENATE}")
+    assert result.rejected[0] == "a refusal with a relevant source [1]"
+    # what the user reads is the second try, or (when that was no answer either) the extractive answer
+    text = "".join(pieces)
+    assert not any("do not cover" in p for p in pieces) and not is_refusal(text), text
+    assert "thirty" in text.lower() and result.cited == [1], text
+
+
+def test_a_refusal_stands_when_the_reranker_finds_nothing_relevant(constitution, embedder, llama_server):
+    question = "What is the boiling point of water at sea level?"
+    searcher = Searcher(IndexStore.open(constitution), embedder, rerank_model="bundled")
+    assert searcher.search(question, 3)[0].rerank_score < 0
+    with RewritingProxy(llama_server, "The sources do not cover it.") as proxy:
+        result = answer(question, searcher, get_llm(proxy.url, model="q", max_retries=0), min_score=0.0)
+        text = "".join(result.stream)
+    assert len(proxy.requests) == 1 and text.startswith("The sources do not cover it.") and not result.rejected
 
 
 def _fake_chunk_packages(root: Path, parts: list[bytes]) -> list[str]:

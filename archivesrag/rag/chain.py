@@ -46,6 +46,12 @@ REASK = (
     'That was not an answer. Write a full sentence that answers the question "{question}" with the facts from '
     "the sources, then the source number in square brackets."
 )
+REASK_REFUSAL = (
+    'Source [1] looks relevant to this question. Its closest sentence is: "{sentence}" If that answers the '
+    "question, write the answer in a full sentence, then [1]; only if it does not, say that the sources do not "
+    "cover it."
+)
+RELEVANT_LOGIT = 0.0  # the cross-encoder's own boundary (sigmoid 0.5, as trained): above it, a source is relevant
 NO_CONTEXT = "I could not find anything relevant to that question in the indexed documents."
 RRF_K = 60  # the constant of Cormack et al.'s reciprocal rank fusion
 
@@ -56,6 +62,7 @@ class Hit:
 
     chunk: Chunk
     score: float
+    rerank_score: float | None = None  # the cross-encoder's logit, when a reranker ordered the hits
 
 
 class Searcher:
@@ -127,10 +134,11 @@ class Searcher:
             picked = maximal_marginal_relevance(qv, vecs, lambda_mult=self.lambda_mult, k=k)
             ranked = [ranked[i] for i in picked]
         chunks = self.store.get(ranked)
-        if self.reranker is not None and chunks:
-            order = np.argsort(-self.reranker.score(query, [c.text for c in chunks]), kind="stable")
-            chunks = [chunks[i] for i in order]
-        return [Hit(c, float(scores[c.id])) for c in chunks[:k]]
+        if self.reranker is None or not chunks:
+            return [Hit(c, float(scores[c.id])) for c in chunks[:k]]
+        logits = self.reranker.score(query, [c.text for c in chunks])
+        order = np.argsort(-logits, kind="stable")[:k]
+        return [Hit(chunks[i], float(scores[chunks[i].id]), float(logits[i])) for i in order]
 
 
 class ArchivesRetriever(BaseRetriever):
@@ -182,6 +190,19 @@ def reask_messages(question: str, hits: list[Hit], bad: str, texts: list[str] | 
         {"role": "assistant", "content": bad},
         {"role": "user", "content": REASK.format(question=question)},
     ]
+
+
+def refusal_reask_messages(
+    question: str, hits: list[Hit], sentence: str, texts: list[str] | None = None
+) -> list[dict[str, str]]:
+    """A second try after "the sources do not cover it" although the reranker judged source [1] relevant: the
+    first prompt with a hint before the question that quotes source [1]'s closest ``sentence``. The refusal itself
+    is left out: shown its own refusal, a small model repeats it."""
+    messages = build_messages(question, hits, texts)
+    head, _, _ = messages[-1]["content"].rpartition("\n\nQuestion: ")
+    hint = REASK_REFUSAL.format(sentence=sentence)
+    messages[-1]["content"] = f"{head}\n\n{hint}\n\nQuestion: {question}"
+    return messages
 
 
 # ---------------------------------------------------------------- checking what the model wrote
@@ -254,6 +275,40 @@ META = re.compile(
     r"stated|according|see)\b",
     re.IGNORECASE,
 )
+
+
+REFUSAL_CUE = re.compile(
+    r"\b(?:sources?|information|context|documents?|provided|mention(?:s|ed)?|sorry|unfortunately)\b", re.IGNORECASE
+)
+NEGATION = re.compile(r"\b(?:not|no|none|nothing|cannot)\b|n't\b", re.IGNORECASE)
+
+
+def _first_sentence(text: str) -> tuple[str, bool]:
+    """The first sentence of ``text`` and whether it is complete."""
+    m = SEGMENT_END.search(text.strip())
+    return (text.strip()[: m.end()], True) if m else (text.strip(), False)
+
+
+def is_refusal(text: str) -> bool:
+    """True when the answer opens by saying the sources hold no answer: its first sentence cites nothing, speaks
+    of the sources (or apologises) and negates ("The provided sources do not cover it.").
+
+    Example:
+        >>> is_refusal("The sources do not cover how to do that.")
+        True
+        >>> is_refusal("Debian does not ship it; the sources say to build it [2].")
+        False
+    """
+    first, _ = _first_sentence(text)
+    return not MARKER.search(first) and bool(REFUSAL_CUE.search(first) and NEGATION.search(first))
+
+
+def _may_be_refusal(text: str) -> bool:
+    """While streaming: the first sentence could still turn out a refusal (so it is held back)."""
+    first, complete = _first_sentence(text)
+    if complete or MARKER.search(first):
+        return is_refusal(first)
+    return bool(REFUSAL_CUE.search(first) or NEGATION.search(first))
 
 
 def content_words(text: str) -> set[str]:
@@ -437,13 +492,20 @@ class Answer:
 def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, prompt_chars: int) -> Iterator[str]:
     """Stream the model's answer, sentence by sentence with checked citations (:class:`CitationChecker`), and
     show nothing until it is clearly an answer; on a degenerate answer ask once more, then fall back to the
-    extractive answer."""
+    extractive answer.
+
+    When the reranker judged source [1] relevant, a refusal ("the sources do not cover it") is held back and asked
+    once more: small models refuse with the answer in front of them. A second refusal is shown; a second try that
+    is no answer at all falls back to the extractive answer, as above (the reranker vouches for its source).
+    """
     question, hits = result.question, result.hits
     labels = [h.chunk.label() for h in hits]
     texts = [focus(h.chunk.text, s, prompt_chars) for h, s in zip(hits, snippets, strict=True)]
     messages = build_messages(question, hits, texts)
+    top_logit = hits[0].rerank_score
     for attempt in (1, 2):
         result.attempts = attempt
+        hold = attempt == 1 and top_logit is not None and top_logit > RELEVANT_LOGIT
         checker = CitationChecker(question, texts)
         raw, done, ready, shown = "", 0, "", False
         for piece in llm.stream(messages, temperature=0, max_tokens=max_tokens):
@@ -451,7 +513,7 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
             segments, done = _segments(raw, done, final=False)
             ready += "".join(checker.fix(seg) for seg in segments)
             if not shown and ready and _clearly_an_answer(raw, question, labels):
-                shown = True
+                shown = not (hold and _may_be_refusal(raw))
             if shown and ready:
                 yield ready
                 ready = ""
@@ -459,6 +521,12 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
         ready += "".join(checker.fix(seg) for seg in segments)
         # What would reach the user is judged too: a sentence that was only talk about its citations is gone.
         why = None if shown else degenerate_reason(raw, question, labels) or degenerate_reason(ready, question, labels)
+        if why is None and hold and not shown and is_refusal(raw):
+            log.info("answer attempt 1 refused although the reranker judged source [1] relevant (logit %.1f): %r",
+                     top_logit, raw[:80])
+            result.rejected.append("a refusal with a relevant source [1]")
+            messages = refusal_reask_messages(question, hits, snippets[0], texts)
+            continue
         if why is None:
             yield ready.rstrip() + checker.finish()
             result.cited = sorted(checker.cited)
