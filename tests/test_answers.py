@@ -81,6 +81,16 @@ def test_a_marker_on_its_own_line_is_checked_against_the_sentence_before():
     assert "".join(c.fix(s) for s in segments) == "Ian Murdock founded it in 1993.\n\n[2]"
 
 
+def test_a_sentence_is_not_cut_after_an_abbreviation():
+    from archivesrag.rag.chain import split_sentences
+
+    text = "You can remove them from your system, e.g. by running aptitude clean. Pick one, i.e. the newest one."
+    assert split_sentences(text) == [
+        "You can remove them from your system, e.g. by running aptitude clean.",
+        "Pick one, i.e. the newest one.",
+    ]
+
+
 def test_focus_keeps_the_matching_sentence():
     text = " ".join(f"Filler sentence number {i} about nothing." for i in range(40)) + " The key is 42. " + "x " * 300
     window = focus(text, "The key is 42.", max_chars=300)

@@ -404,7 +404,9 @@ def _segments(text: str, start: int, final: bool) -> tuple[list[str], int]:
 
 # ---------------------------------------------------------------- the extractive answer
 
-SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n\s*\n+")
+# Not after "e.g." / "i.e." / "cf." / "vs.": the Debian FAQ's "remove them, e.g. by running aptitude clean." lost its
+# answer to such a cut, in the snippet, the extractive answer and the refusal re-ask's quote.
+SENTENCE_END = re.compile(r"(?<=[.!?;:])(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bcf\.)(?<!\bvs\.)\s+|\n\s*\n+")
 LINE_WRAP = re.compile(r"[ \t]*\r?\n(?![ \t]*\r?\n)[ \t]*")
 
 
