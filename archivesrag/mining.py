@@ -283,12 +283,10 @@ def drop_teacher_positives(examples: list[TrainingExample], margin: float) -> in
     """
     dropped = 0
     for ex in examples:
-        bar = max(ex.pos_scores or [float("-inf")]) - margin
-        keep = [i for i, s in enumerate(ex.neg_scores or []) if s < bar]
-        if not keep and ex.neg_scores:
-            keep = [min(range(len(ex.neg_scores)), key=ex.neg_scores.__getitem__)]
-        if ex.neg_scores is None or len(keep) == len(ex.negative):
+        if not ex.neg_scores or not ex.pos_scores:
             continue
+        bar = max(ex.pos_scores) - margin
+        keep = [i for i, s in enumerate(ex.neg_scores) if s < bar] or [int(np.argmin(ex.neg_scores))]
         dropped += len(ex.negative) - len(keep)
         ex.negative = [ex.negative[i] for i in keep]
         ex.neg_scores = [ex.neg_scores[i] for i in keep]

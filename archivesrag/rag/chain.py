@@ -167,11 +167,14 @@ class ArchivesRetriever(BaseRetriever):
         ]
 
 
-def build_messages(question: str, hits: list[Hit], texts: list[str] | None = None) -> list[dict[str, str]]:
+def build_messages(
+    question: str, hits: list[Hit], texts: list[str] | None = None, hint: str = ""
+) -> list[dict[str, str]]:
     """The prompt, shaped for small models: the sources first, then the instruction, the question last (small
     models follow what they read last), asking for a sentence that states the answer before its citations.
 
     ``texts`` replaces the chunks' text (see :func:`focus`): prompt evaluation is most of the wait on a CPU.
+    ``hint`` (ending in a blank line) goes just before the question.
     """
     texts = texts or [h.chunk.text for h in hits]
     sources = "\n\n".join(
@@ -179,7 +182,7 @@ def build_messages(question: str, hits: list[Hit], texts: list[str] | None = Non
     )
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": f"Sources:\n\n{sources}\n\n{ANSWER_RULES}\n\nQuestion: {question}"},
+        {"role": "user", "content": f"Sources:\n\n{sources}\n\n{ANSWER_RULES}\n\n{hint}Question: {question}"},
     ]
 
 
@@ -198,11 +201,7 @@ def refusal_reask_messages(
     """A second try after "the sources do not cover it" although the reranker judged source [1] relevant: the
     first prompt with a hint before the question that quotes source [1]'s closest ``sentence``. The refusal itself
     is left out: shown its own refusal, a small model repeats it."""
-    messages = build_messages(question, hits, texts)
-    head, _, _ = messages[-1]["content"].rpartition("\n\nQuestion: ")
-    hint = REASK_REFUSAL.format(sentence=sentence)
-    messages[-1]["content"] = f"{head}\n\n{hint}\n\nQuestion: {question}"
-    return messages
+    return build_messages(question, hits, texts, hint=REASK_REFUSAL.format(sentence=sentence) + "\n\n")
 
 
 # ---------------------------------------------------------------- checking what the model wrote
