@@ -16,11 +16,11 @@ from archivesrag.llm import (
     LLMSpec,
     LLMUnavailable,
     OllamaLLM,
-    _parse_json,
     bundled_gguf_path,
     get_llm,
     parse_spec,
 )
+from archivesrag.llm.base import parse_json_answer
 
 QUERY_SCHEMA = {
     "type": "object",
@@ -121,11 +121,11 @@ def test_openai_without_key_names_the_fix(monkeypatch):
 
 
 def test_json_output_is_validated_against_the_schema():
-    assert _parse_json('{"query": "x"}', QUERY_SCHEMA, "here") == {"query": "x"}
+    assert parse_json_answer('{"query": "x"}', QUERY_SCHEMA, "here") == {"query": "x"}
     with pytest.raises(LLMOutputError, match="not JSON"):
-        _parse_json("Sure! Here is a query", QUERY_SCHEMA, "here")
+        parse_json_answer("Sure! Here is a query", QUERY_SCHEMA, "here")
     with pytest.raises(LLMOutputError, match="does not fit the schema"):
-        _parse_json('{"q": "x"}', QUERY_SCHEMA, "here")
+        parse_json_answer('{"q": "x"}', QUERY_SCHEMA, "here")
 
 
 # ---------------------------------------------------------------- Ollama native API (replayed shapes)
