@@ -42,10 +42,10 @@ def test_loop_runs_resumes_after_kill_and_reports(tmp_path, llama_server):
         "1",
         "--batch_size",
         "16",
-        "--max_passages",
-        "8",
+        "--max_passages",  # few queries: generation with the 0.5B on one thread is most of this test's time
+        "4",
         "--max_eval_passages",
-        "5",
+        "3",
         "--concurrency",
         "2",
         "--eval_fraction",

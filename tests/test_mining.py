@@ -199,10 +199,16 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, lines, argv, mes
     assert not out.exists()
 
 
-def test_teacher_scores_are_the_cross_encoders_and_line_up_with_the_passages(run, tmp_path):
+def test_teacher_scores_are_the_cross_encoders_and_line_up_with_the_passages(embedder, pairs, tmp_path, shared_cache):
     from archivesrag.reranker import load_reranker
 
-    _, examples = run(teacher_model="bundled", negative_number=3)
+    q = tmp_path / "query.jsonl"  # 80 of the pairs: the cross-encoder scores 4 texts per query on 2 cores
+    q.write_text("".join(json.dumps({"query": a, "positive": [b]}) + "\n" for a, b in pairs[:80]))
+    args = MiningArgs(model_name_or_path="bundled", input_file=str(q), output_file=str(tmp_path / "out.jsonl"),
+                      range_for_sampling="2-60", negative_number=3, teacher_model="bundled",
+                      embedding_cache=shared_cache)
+    mine(args, embedder=embedder)
+    examples = read_training_examples(args.output_file)
     teacher = load_reranker("bundled")
     got, want = [], []
     for ex in examples[:8]:

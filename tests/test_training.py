@@ -52,6 +52,17 @@ def run_py(args: list[str], nproc: int | None = None, timeout: int = 600) -> sub
     return subprocess.run([*cmd, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def run_py_in_process(args: list[str], capsys) -> tuple[int, str]:
+    """run.py's ``main`` as its ``__main__`` runs it, without a new interpreter importing torch again (each
+    subprocess costs ~10 s here); returns (exit code, stderr). One test below keeps the real subprocess."""
+    from archivesrag.errors import run_cli
+    from archivesrag.training import train
+
+    with pytest.raises(SystemExit) as exited:
+        run_cli(lambda: train(args))
+    return exited.value.code, capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, embedder):
     """Real pairs split by document (75% train / 25% eval), train part mined with the bundled model."""
@@ -342,10 +353,10 @@ def test_lines_without_negatives_are_a_path_line_error(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_fewer_examples_than_a_batch_is_one_line(data, tmp_path):
+def test_fewer_examples_than_a_batch_is_one_line(data, tmp_path, capsys):
     small = tmp_path / "three.jsonl"
     small.write_text("\n".join(data["mined"].read_text().splitlines()[:3]) + "\n")
-    proc = run_py(
+    code, err = run_py_in_process(
         [
             "--output_dir",
             str(tmp_path / "o"),
@@ -358,29 +369,39 @@ def test_fewer_examples_than_a_batch_is_one_line(data, tmp_path):
             "--dataloader_drop_last",
             "True",
             *FAST,
-        ]
+        ],
+        capsys,
     )
-    assert proc.returncode == 2 and "fewer than one batch" in proc.stderr.strip().splitlines()[-1]
+    assert code == 2 and "fewer than one batch" in err.strip().splitlines()[-1]
 
 
-def test_wrong_keys_are_a_path_line_error(tmp_path):
+def test_wrong_keys_are_a_path_line_error(tmp_path, capsys):
     bad = tmp_path / "q.jsonl"
     bad.write_text(json.dumps({"question": "a b", "answer": ["c"]}) + "\n")
-    proc = run_py(["--output_dir", str(tmp_path / "o"), "--train_data", str(bad), "--train_group_size", "1"])
-    assert proc.returncode == 2 and f"{bad}:1" in proc.stderr and "Traceback" not in proc.stderr
+    code, err = run_py_in_process(
+        ["--output_dir", str(tmp_path / "o"), "--train_data", str(bad), "--train_group_size", "1"], capsys
+    )
+    assert code == 2 and f"{bad}:1" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("kind", ["kl", "margin_mse"])
-def test_distillation_from_teacher_scores_trains_and_lowers_its_loss(data, tmp_path, kind):
+@pytest.fixture(scope="module")
+def scored(data) -> Path:
+    """48 mined lines with 3 negatives each, scored once by the bundled ms-marco cross-encoder (as mine_hn.py
+    --teacher_model does); both distillation losses train on the same file."""
     from archivesrag.mining import teacher_scores
     from archivesrag.records import read_training_examples, write_jsonl
 
     examples = read_training_examples(data["mined"])[:48]
     for ex in examples:
         ex.negative = ex.negative[:3]
-    teacher_scores(examples, "bundled")  # the bundled ms-marco cross-encoder, as mine_hn.py --teacher_model does
-    scored = tmp_path / "scored.jsonl"
-    write_jsonl(scored, [ex.to_dict("flagembedding") for ex in examples])
+    teacher_scores(examples, "bundled")
+    path = data["dir"] / "scored.jsonl"
+    write_jsonl(path, [ex.to_dict("flagembedding") for ex in examples])
+    return path
+
+
+@pytest.mark.parametrize("kind", ["kl", "margin_mse"])
+def test_distillation_from_teacher_scores_trains_and_lowers_its_loss(scored, tmp_path, kind):
     out = tmp_path / "kd"
     merge = ["--merge_base", "0.5"] if kind == "margin_mse" else []  # one run also checks the merge (below)
     proc = run_py(
@@ -436,14 +457,14 @@ def assert_is_average(merged: Path, tuned: Path, base: str) -> None:
             assert torch.allclose(m[key], (t[key] + b[key]) / 2, atol=1e-6), key
 
 
-def test_merge_base_outside_0_1_is_one_line(data, tmp_path):
-    proc = run_py(["--output_dir", str(tmp_path / "o"), "--model_name_or_path", "bundled", "--train_data",
-                   str(data["mined"]), "--merge_base", "1.5", *FAST])
-    assert proc.returncode == 2 and "--merge_base 1.5" in proc.stderr and "Traceback" not in proc.stderr
+def test_merge_base_outside_0_1_is_one_line(data, tmp_path, capsys):
+    code, err = run_py_in_process(["--output_dir", str(tmp_path / "o"), "--model_name_or_path", "bundled",
+                                   "--train_data", str(data["mined"]), "--merge_base", "1.5", *FAST], capsys)
+    assert code == 2 and "--merge_base 1.5" in err and "Traceback" not in err
 
 
-def test_distillation_without_scores_is_one_line(data, tmp_path):
-    proc = run_py(
+def test_distillation_without_scores_is_one_line(data, tmp_path, capsys):
+    code, err = run_py_in_process(
         [
             "--output_dir",
             str(tmp_path / "o"),
@@ -456,10 +477,10 @@ def test_distillation_without_scores_is_one_line(data, tmp_path):
             "--train_group_size",
             "2",
             *FAST,
-        ]
+        ],
+        capsys,
     )
-    assert proc.returncode == 2 and "mine_hn.py --teacher_model bundled" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert code == 2 and "mine_hn.py --teacher_model bundled" in err and "Traceback" not in err
 
 
 def test_an_unknown_distillation_loss_is_one_line(embedder):
