@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from archivesrag.embedder import load_embedder  # noqa: E402
 from archivesrag.llm import get_llm  # noqa: E402
-from archivesrag.rag import IndexStore, Searcher, answer, ingest  # noqa: E402
+from archivesrag.rag import IndexStore, Searcher, answer, chain, ingest  # noqa: E402
 from archivesrag.rag.chain import MARKER, PROMPT_CHARS, degenerate_reason, extractive_answer  # noqa: E402
 from archivesrag.rag.ingest import load_pdf  # noqa: E402
 from archivesrag.reranker import load_reranker  # noqa: E402
@@ -77,6 +77,21 @@ class Row:
     wrong_cite: int = 0
     ttft: list[float] = field(default_factory=list)
     total: list[float] = field(default_factory=list)
+
+
+class RecordingChecker(chain.CitationChecker):
+    """The app's citation checker, keeping what it was given (the sources as the model saw them and each raw
+    segment the model wrote), so ``--replay`` can score another checker on the very same model output."""
+
+    last: dict[str, Any] | None = None
+
+    def __init__(self, question: str, texts: list[str]) -> None:
+        super().__init__(question, texts)
+        RecordingChecker.last = self.record = {"question": question, "texts": texts, "segments": []}
+
+    def fix(self, segment: str) -> str:
+        self.record["segments"].append(segment)
+        return super().fix(segment)
 
 
 def norm(text: str) -> str:
@@ -152,6 +167,10 @@ def score_answer(row: Row, q: Question, result, text: str, ttft: float, total: f
         "degenerate": degenerate,
         "ttft": round(ttft, 2),
         "total": round(total, 2),
+        # what --replay needs: per source whether it is the gold page / holds the fact; the checker's inputs
+        "source_gold": [is_gold(s, q) for s in result.sources],
+        "source_fact": [has_fact(s["text"], q) for s in result.sources],
+        "checker": RecordingChecker.last if result.mode == "llm" else None,
     }
 
 
@@ -159,6 +178,7 @@ def run_config(
     row: Row, questions: list[Question], searcher: Searcher, llm, k: int, details: list, prompt_chars: int
 ) -> None:
     for i, q in enumerate(questions, 1):
+        RecordingChecker.last = None
         t0 = time.perf_counter()
         if llm is None:
             result = extractive_answer(q.question, searcher, k=k)
@@ -200,6 +220,46 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def replay_cites(detail: dict[str, Any], checker_class: type[chain.CitationChecker]) -> list[int]:
+    """The source numbers ``checker_class`` leaves in the recorded model output of one answer."""
+    rec = detail["checker"]
+    checker = checker_class(rec["question"], rec["texts"])
+    text = "".join(checker.fix(seg) for seg in rec["segments"]).rstrip() + checker.finish()
+    return sorted({int(m) for m in MARKER.findall(text) if 1 <= int(m) <= len(detail["source_gold"])})
+
+
+def wrongly_cited(detail: dict[str, Any], n: int) -> bool:
+    """Source ``n`` of a recorded answer is neither the gold page nor holds the key fact."""
+    return not detail["source_gold"][n - 1] and not detail["source_fact"][n - 1]
+
+
+def replay(path: Path) -> str:
+    """Score the current CitationChecker against the one that ran, on the same recorded model outputs (paired: the
+    LLM is not asked again); answers that fell back to the extractive one are counted as they were."""
+    by_config: dict[str, list[tuple[list[int], list[int], dict[str, Any]]]] = {}
+    for line in path.read_text().splitlines():
+        d = json.loads(line)
+        if "source_gold" not in d:
+            continue
+        now = replay_cites(d, chain.CitationChecker) if d.get("checker") else d["cited"]
+        by_config.setdefault(d["config"], []).append((d["cited"], now, d))
+    lines = [
+        "| configuration | n | gold cited: recorded / current | wrong cite: recorded / current "
+        "| markers per answer: recorded / current |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for config, rows in by_config.items():
+        n = len(rows)
+        gold = [sum(any(d["source_gold"][c - 1] for c in cites[i]) for *cites, d in rows) for i in (0, 1)]
+        wrong = [sum(any(wrongly_cited(d, c) for c in cites[i]) for *cites, d in rows) for i in (0, 1)]
+        markers = [sum(len(cites[i]) for *cites, _ in rows) / n for i in (0, 1)]
+        lines.append(
+            f"| {config} | {n} | {gold[0] / n:.0%} / {gold[1] / n:.0%} | {wrong[0]} / {wrong[1]} "
+            f"| {markers[0]:.2f} / {markers[1]:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", default="debian-faq,debmake-doc")
@@ -209,7 +269,16 @@ def main() -> None:
     ap.add_argument("--top_k", type=int, default=3)
     ap.add_argument("--prompt_chars", type=int, default=PROMPT_CHARS, help="characters of each source in the prompt")
     ap.add_argument("--limit", type=int, default=0, help="first N questions of each set (0: all)")
+    ap.add_argument(
+        "--replay",
+        metavar="DETAILS",
+        help="no LLM: re-check the citations of a recorded artifacts/answers-details.jsonl with the current checker",
+    )
     args = ap.parse_args()
+    if args.replay:
+        print(replay(Path(args.replay)))
+        return
+    chain.CitationChecker = RecordingChecker  # type: ignore[misc]  # _guarded looks it up at each answer
 
     questions = load_sets(args.sets.split(","))
     if args.limit:
