@@ -55,6 +55,7 @@ def constitution(tmp_path_factory, embedder):
         ("Sources: [1] constitution.pdf", "an echo of the prompt"),
         ("A Senator must be thirty years old [1].", None),
         ("Thirty.", None),
+        ("A Senator must be [1].", "nothing beyond the question"),  # a pointer, not an answer
     ],
 )
 def test_degenerate_answers_are_recognised(text, why):
@@ -75,10 +76,33 @@ def test_markers_past_the_sources_and_unbacked_markers_are_dropped():
     assert c.finish() == " [1]"  # cited nothing, but source 1 backs the answer
 
 
+def test_a_sentence_that_only_points_at_a_source_is_checked_against_the_question():
+    question = "Which command finalizes debian/changelog before an upload?"
+    sources = [
+        "sbuild builds the package in a clean chroot.",
+        "Before the upload, run dch -r to finalize debian/changelog with the release date.",
+    ]
+    c = CitationChecker(question, sources)
+    assert c.fix("The command that finalizes debian/changelog before an upload is [2].") == (
+        "The command that finalizes debian/changelog before an upload is [2]."
+    )
+    c = CitationChecker(question, sources)
+    assert c.fix("The command that finalizes debian/changelog before an upload is [1].").endswith("is [2].")
+
+
 def test_a_marker_on_its_own_line_is_checked_against_the_sentence_before():
     c = CitationChecker("Who founded Debian?", ["Toy Story names", "Ian Murdock founded Debian in 1993"])
     segments, _ = _segments("Ian Murdock founded it in 1993.\n\n[1], [2]", 0, final=True)
     assert "".join(c.fix(s) for s in segments) == "Ian Murdock founded it in 1993.\n\n[2]"
+
+
+def test_a_yes_no_question_may_be_answered_by_restating_it():
+    question = "Does the stable release get new features?"
+    assert degenerate_reason("The stable release does not get new features [1].", question, []) is None
+    assert degenerate_reason("The site that serves updates is [2].", "Which site serves updates?", []) == (
+        "nothing beyond the question"
+    )
+    assert degenerate_reason("Use -b [1].", "Which debmake option builds binary packages?", []) is None
 
 
 def test_a_sentence_is_not_cut_after_an_abbreviation():
@@ -130,6 +154,7 @@ def test_each_bundled_llm_answers_and_cites_the_right_page(constitution, embedde
     [
         ("[1]", "only citation markers"),
         ("The sources [1] and [2] provide information on this.", "empty"),  # all talk about its citations
+        ("A Senator must be [1].", "nothing beyond the question"),  # held back while streaming, then re-asked
     ],
 )
 def test_a_non_answer_is_asked_again_then_answered_extractively(constitution, embedder, llama_server, bad, why):

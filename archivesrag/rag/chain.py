@@ -230,13 +230,16 @@ def degenerate_reason(text: str, question: str, labels: list[str]) -> str | None
     """Why an answer is no answer, or None when it is one.
 
     Degenerate: empty; only ``[n]`` markers (with or without the sources' labels); the question repeated; a piece
-    of the prompt repeated. A short real answer ("Congress.") is not degenerate.
+    of the prompt repeated; a pointer that adds no word to the question's ("The command that finalizes
+    debian/changelog is [3]."). A short real answer ("Congress.", "-b [1]") is not degenerate.
 
     Example:
         >>> degenerate_reason("[1] (a.pdf, page 2)", "Who?", ["a.pdf, page 2"])
         'only citation markers'
         >>> degenerate_reason("Congress declares war [1].", "Who declares war?", []) is None
         True
+        >>> degenerate_reason("The site that serves updates is [2].", "Which site serves updates?", [])
+        'nothing beyond the question'
     """
     if not text.strip():
         return "empty"
@@ -249,13 +252,29 @@ def degenerate_reason(text: str, question: str, labels: list[str]) -> str | None
     low = text.strip().lower()
     if any(low.startswith(p) for p in PROMPT_ECHO) or ANSWER_RULES[:40].lower() in low:
         return "an echo of the prompt"
+    if only_restates(body, question):
+        return "nothing beyond the question"
     return None
+
+
+def only_restates(answer: str, question: str) -> bool:
+    """The answer adds no word to a wh-question's but function words ("The site that serves updates is [2]."). A
+    yes/no question may be answered by restating it, and short words count ("-b", "3").
+
+    Example:
+        >>> only_restates("The stable release does not get new features.", "Does the stable release get new features?")
+        False
+    """
+    if YES_NO.match(question):
+        return False
+    new = set(WORD.findall(answer.lower())) - set(WORD.findall(question.lower()))
+    return not new - STOPWORDS - FUNCTION_WORDS
 
 
 def _clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
     """True once the start of a streamed answer can no longer turn out degenerate (then it is shown)."""
     body = _norm(_strip_labels(text, labels))
-    if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body):
+    if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body) or only_restates(body, question):
         return False
     low = text.strip().lower()
     return not any(p.startswith(low[: len(p)]) or low.startswith(p) for p in PROMPT_ECHO)
@@ -267,6 +286,8 @@ STOPWORD_TEXT = (
     "those only about used use using source sources"
 )
 STOPWORDS = frozenset(STOPWORD_TEXT.split())
+FUNCTION_WORDS = frozenset(("a", "an", "as", "at", "be", "by", "do", "if", "in", "is", "it", "of", "on", "or", "to"))
+YES_NO = re.compile(r"\s*(?:is|are|was|were|do|does|did|can|could|should|will|would|has|have|had|may|must)\b", re.I)
 SEGMENT_END = re.compile(r"[.!?](?=\s)|\n")
 SUPPORTED = 0.5  # share of a sentence's new words that a source must hold to back it
 META = re.compile(
@@ -410,7 +431,7 @@ LINE_WRAP = re.compile(r"[ \t]*\r?\n(?![ \t]*\r?\n)[ \t]*")
 
 
 def split_sentences(text: str, min_words: int = 4, max_chars: int = 400) -> list[str]:
-    """Sentences of a chunk that can stand alone as an answer; long ones are cut at ``max_chars``.
+    r"""Sentences of a chunk that can stand alone as an answer; long ones are cut at ``max_chars``.
 
     A single line break is a PDF's line wrap, not the end of a sentence (only a blank line is).
 
