@@ -76,20 +76,6 @@ def test_markers_past_the_sources_and_unbacked_markers_are_dropped():
     assert c.finish() == " [1]"  # cited nothing, but source 1 backs the answer
 
 
-def test_a_sentence_that_only_points_at_a_source_is_checked_against_the_question():
-    question = "Which command finalizes debian/changelog before an upload?"
-    sources = [
-        "sbuild builds the package in a clean chroot.",
-        "Before the upload, run dch -r to finalize debian/changelog with the release date.",
-    ]
-    c = CitationChecker(question, sources)
-    assert c.fix("The command that finalizes debian/changelog before an upload is [2].") == (
-        "The command that finalizes debian/changelog before an upload is [2]."
-    )
-    c = CitationChecker(question, sources)
-    assert c.fix("The command that finalizes debian/changelog before an upload is [1].").endswith("is [2].")
-
-
 def test_a_marker_on_its_own_line_is_checked_against_the_sentence_before():
     c = CitationChecker("Who founded Debian?", ["Toy Story names", "Ian Murdock founded Debian in 1993"])
     segments, _ = _segments("Ian Murdock founded it in 1993.\n\n[1], [2]", 0, final=True)
