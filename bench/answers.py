@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from archivesrag.embedder import load_embedder  # noqa: E402
+from archivesrag.errors import UserError, run_cli  # noqa: E402
 from archivesrag.llm import get_llm  # noqa: E402
 from archivesrag.rag import IndexStore, Searcher, answer, chain, ingest  # noqa: E402
 from archivesrag.rag.chain import MARKER, PROMPT_CHARS, degenerate_reason, extractive_answer  # noqa: E402
@@ -237,12 +238,25 @@ def replay(path: Path) -> str:
     """Score the current CitationChecker against the one that ran, on the same recorded model outputs (paired: the
     LLM is not asked again); answers that fell back to the extractive one are counted as they were."""
     by_config: dict[str, list[tuple[list[int], list[int], dict[str, Any]]]] = {}
-    for line in path.read_text().splitlines():
-        d = json.loads(line)
-        if "source_gold" not in d:
-            continue
-        now = replay_cites(d, chain.CitationChecker) if d.get("checker") else d["cited"]
-        by_config.setdefault(d["config"], []).append((d["cited"], now, d))
+    try:
+        records = path.read_text().splitlines()
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror}); give an artifacts/answers-details.jsonl") from None
+    for number, line in enumerate(records, 1):
+        try:
+            d = json.loads(line)
+            if "source_gold" not in d:
+                continue
+            now = replay_cites(d, chain.CitationChecker) if d.get("checker") else d["cited"]
+            row = (d["cited"], now, d)
+            config = d["config"]
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+            raise UserError(
+                f"{path}:{number}: not a line of bench/answers.py's details; rerun the bench to record one"
+            ) from None
+        by_config.setdefault(config, []).append(row)
+    if not by_config:
+        raise UserError(f"{path}: no recorded answers to replay; rerun bench/answers.py to record them")
     lines = [
         "| configuration | n | gold cited: recorded / current | wrong cite: recorded / current "
         "| markers per answer: recorded / current |",
@@ -321,4 +335,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -296,3 +296,27 @@ def test_an_unknown_bundled_llm_or_ocr_mode_is_one_line(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2 and "invalid choice: 'sideways'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ('{"config": "x", "source_gold": [true]}\n', ":1: not a line of bench/answers.py's details"),
+        ("not json\n", ":1: not a line of bench/answers.py's details"),
+        ('{"config": "x"}\n', "no recorded answers to replay"),
+    ],
+)
+def test_replaying_a_file_that_is_not_a_recorded_bench_run_is_one_line(tmp_path, content, message):
+    import subprocess
+
+    details = tmp_path / "details.jsonl"
+    if content is not None:
+        details.write_text(content)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "bench/answers.py", "--replay", str(details)], cwd=root, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {details}") and message in proc.stderr
