@@ -20,6 +20,7 @@ from archivesrag.llm import get_llm, local_server
 from archivesrag.rag import IndexStore, Searcher, answer, ingest
 from archivesrag.rag.chain import (
     EXTRACTIVE_NOTE,
+    EXTRACTIVE_REFUSED_NOTE,
     REASK_REFUSAL,
     CitationChecker,
     _segments,
@@ -182,6 +183,18 @@ def test_a_refusal_with_a_relevant_first_source_is_asked_again_and_never_shown(c
     text = "".join(pieces)
     assert not any("do not cover" in p for p in pieces) and not is_refusal(text), text
     assert "thirty" in text.lower() and result.cited == [1], text
+
+
+def test_a_second_refusal_with_a_relevant_first_source_shows_its_passage_labelled(constitution, embedder,
+                                                                                  llama_server):
+    searcher = Searcher(IndexStore.open(constitution), embedder, rerank_model="bundled")
+    with RewritingProxy(llama_server, "The sources do not cover it.") as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        text = "".join(result.stream)
+    assert len(proxy.requests) == 2 and result.rejected == ["a refusal with a relevant source [1]"] * 2
+    assert result.mode == "extractive" and result.cited == [1] and "do not cover" not in text.split("\n")[0]
+    assert text.startswith(result.sources[0]["snippet"]) and EXTRACTIVE_REFUSED_NOTE in text, text
+    assert "thirty" in text.lower()
 
 
 def test_a_refusal_stands_when_the_reranker_finds_nothing_relevant(constitution, embedder, llama_server):

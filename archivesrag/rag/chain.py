@@ -486,6 +486,10 @@ def focus(text: str, sentence: str, max_chars: int = 600) -> str:
 EXTRACTIVE_NOTE = (
     "(Extractive answer: the passage of source [1] that best matches the question; the LLM gave no usable answer.)"
 )
+EXTRACTIVE_REFUSED_NOTE = (
+    "(Extractive answer: the passage of source [1] that best matches the question. The LLM said twice that the "
+    "sources do not cover it; the reranker judged this source relevant.)"
+)
 
 
 # ---------------------------------------------------------------- answering
@@ -517,8 +521,9 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
     extractive answer.
 
     When the reranker judged source [1] relevant, a refusal ("the sources do not cover it") is held back and asked
-    once more: small models refuse with the answer in front of them. A second refusal is shown; a second try that
-    is no answer at all falls back to the extractive answer, as above (the reranker vouches for its source).
+    once more: small models refuse with the answer in front of them. A second refusal, or a second try that is no
+    answer at all, falls back to the extractive answer, as above (the reranker vouches for its source), labelled
+    with what the model said.
     """
     question, hits = result.question, result.hits
     labels = [h.chunk.label() for h in hits]
@@ -527,7 +532,7 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
     top_logit = hits[0].rerank_score
     for attempt in (1, 2):
         result.attempts = attempt
-        hold = attempt == 1 and top_logit is not None and top_logit > RELEVANT_LOGIT
+        hold = top_logit is not None and top_logit > RELEVANT_LOGIT
         checker = CitationChecker(question, texts)
         raw, done, ready, shown = "", 0, "", False
         for piece in llm.stream(messages, temperature=0, max_tokens=max_tokens):
@@ -544,9 +549,11 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
         # What would reach the user is judged too: a sentence that was only talk about its citations is gone.
         why = None if shown else degenerate_reason(raw, question, labels) or degenerate_reason(ready, question, labels)
         if why is None and hold and not shown and is_refusal(raw):
-            log.info("answer attempt 1 refused although the reranker judged source [1] relevant (logit %.1f): %r",
-                     top_logit, raw[:80])
+            log.info("answer attempt %d refused although the reranker judged source [1] relevant (logit %.1f): %r",
+                     attempt, top_logit, raw[:80])
             result.rejected.append("a refusal with a relevant source [1]")
+            if attempt == 2:
+                break
             messages = refusal_reask_messages(question, hits, snippets[0], texts)
             continue
         if why is None:
@@ -557,7 +564,8 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
         result.rejected.append(why)
         messages = reask_messages(question, hits, raw, texts)
     result.mode, result.cited = "extractive", [1]
-    yield f"{snippets[0]} [1]\n\n{EXTRACTIVE_NOTE}"
+    refused = result.rejected[-1] == "a refusal with a relevant source [1]"
+    yield f"{snippets[0]} [1]\n\n{EXTRACTIVE_REFUSED_NOTE if refused else EXTRACTIVE_NOTE}"
 
 
 def source_dict(n: int, hit: Hit, snippet: str) -> dict[str, Any]:
