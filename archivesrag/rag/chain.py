@@ -486,6 +486,7 @@ def focus(text: str, sentence: str, max_chars: int = 600) -> str:
 EXTRACTIVE_NOTE = (
     "(Extractive answer: the passage of source [1] that best matches the question; the LLM gave no usable answer.)"
 )
+REFUSED_RELEVANT = "a refusal with a relevant source [1]"  # why a refusal was held back (Answer.rejected)
 EXTRACTIVE_REFUSED_NOTE = (
     "(Extractive answer: the passage of source [1] that best matches the question. The LLM said twice that the "
     "sources do not cover it; the reranker judged this source relevant.)"
@@ -551,7 +552,7 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
         if why is None and hold and not shown and is_refusal(raw):
             log.info("answer attempt %d refused although the reranker judged source [1] relevant (logit %.1f): %r",
                      attempt, top_logit, raw[:80])
-            result.rejected.append("a refusal with a relevant source [1]")
+            result.rejected.append(REFUSED_RELEVANT)
             if attempt == 2:
                 break
             messages = refusal_reask_messages(question, hits, snippets[0], texts)
@@ -564,7 +565,7 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
         result.rejected.append(why)
         messages = reask_messages(question, hits, raw, texts)
     result.mode, result.cited = "extractive", [1]
-    refused = result.rejected[-1] == "a refusal with a relevant source [1]"
+    refused = result.rejected[-1] == REFUSED_RELEVANT
     yield f"{snippets[0]} [1]\n\n{EXTRACTIVE_REFUSED_NOTE if refused else EXTRACTIVE_NOTE}"
 
 
