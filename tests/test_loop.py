@@ -166,3 +166,17 @@ def test_an_unknown_recipe_or_merge_weight_is_one_line(tmp_path):
         Loop(LoopArgs(workdir=str(tmp_path), passages="p", recipe="mse"))
     with pytest.raises(UserError, match="--merge_base 2: the base model's weight must be between 0 and 1"):
         Loop(LoopArgs(workdir=str(tmp_path), passages="p", merge_base="2"))
+
+
+def test_loop_cli_defaults_are_the_measured_loop_args_defaults(tmp_path, monkeypatch):
+    # loop.py spells its flags with argparse; a default changed in LoopArgs alone (where the benchmark's numbers are
+    # recorded) would silently not reach users of the command line.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("loop_cli", ROOT / "loop.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    monkeypatch.setattr(sys, "argv", ["loop.py", "--workdir", str(tmp_path), "--passages", "p.jsonl"])
+    from archivesrag.loop import LoopArgs
+
+    assert cli.parse_args() == LoopArgs(workdir=str(tmp_path), passages="p.jsonl")
