@@ -120,7 +120,10 @@ def check_gold(questions: list[Question]) -> None:
     pages: dict[str, dict[int, str]] = {}
     for q in questions:
         if q.source not in pages:
-            pages[q.source] = {s.page: norm(s.text) for s in load_pdf(SETS / "docs" / q.source, ocr="off")}
+            texts: dict[int, str] = {}
+            for s in load_pdf(SETS / "docs" / q.source, ocr="off"):  # a page's sections, in order
+                texts[s.page] = texts.get(s.page, "") + s.text
+            pages[q.source] = {page: norm(text) for page, text in texts.items()}
         for p in q.pages:
             if norm(q.evidence) not in pages[q.source].get(p, ""):
                 sys.exit(f"{q.source} page {p} does not hold the evidence for {q.question!r}")

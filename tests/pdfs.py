@@ -32,6 +32,22 @@ def text_pdf(path: Path, pages: list[str], title: str = "Constitution excerpts")
     return path
 
 
+def outlined_pdf(path: Path, chapters: dict[str, dict[str, str]], title: str = "Records manual") -> Path:
+    """A manual with bookmarks, as DocBook, LaTeX and office tools make it: each chapter and section starts with
+    its numbered heading, recorded in the outline; each chapter on a new page. A '-' ending a line is a word broken
+    across the line (PDFium reports it as a line-end hyphen)."""
+    pdf = _pdf(title)
+    for c, (chapter, sections) in enumerate(chapters.items(), 1):
+        pdf.add_page()
+        pdf.start_section(chapter)
+        pdf.multi_cell(0, 6, f"{c}. {chapter}", new_x="LMARGIN", new_y="NEXT")
+        for s, (heading, body) in enumerate(sections.items(), 1):
+            pdf.start_section(heading, level=1)
+            pdf.multi_cell(0, 6, f"{c}.{s} {heading}\n{body}", new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path
+
+
 def two_column_pdf(path: Path, texts: list[str]) -> Path:
     pdf = _pdf("Two columns")
     pdf.add_page()

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from corpus import stdlib_pairs, stdlib_paragraphs
-from pdfs import encrypted_pdf, malformed_pdf, sample_passages, scanned_pdf, text_pdf, two_column_pdf
+from pdfs import encrypted_pdf, malformed_pdf, outlined_pdf, sample_passages, scanned_pdf, text_pdf, two_column_pdf
 
 from archivesrag.errors import UserError
 from archivesrag.llm import get_llm
@@ -106,6 +106,67 @@ def test_changed_file_replaces_its_chunks(tmp_path, embedder):
     _, texts = store.all_texts()
     assert report.indexed == [str(doc.resolve())] and texts == [doc.read_text()]
     assert store.faiss().ntotal == 1
+
+
+MANUAL = {
+    "Keeping records": {
+        "How long are tax records kept?": "Seven years after the end of the fiscal year they belong to. "
+        + "Boxes are labelled by year and shelf. " * 40
+        + "Exceptions need the treasurer's written consent.",
+        "Where are plans stored?": "In the basement vault, drawers A to F, sorted by building.",
+    },
+    "Getting rid of them": {
+        "Who shreds expired files?": "The clerk on duty, every Friday, with the infor-\nmation officer watching."
+    },
+}
+
+
+def _manual_chunks(tmp_path: Path, embedder) -> list:
+    ingest([outlined_pdf(tmp_path / "manual.pdf", MANUAL)], tmp_path / "idx", embedder, show_progress=False)
+    store = IndexStore.open(tmp_path / "idx")
+    return store.get(store.all_texts()[0])
+
+
+def test_pdf_chunks_carry_their_sections_heading_path(tmp_path, embedder):
+    chunks = _manual_chunks(tmp_path, embedder)
+    plans = next(c for c in chunks if "basement vault" in c.text)
+    assert plans.headings == "Keeping records › Where are plans stored?"
+    assert plans.text.startswith("1.2 Where are plans stored?")  # cut where the section starts, number and all
+    assert "Seven years" not in plans.text
+    shreds = next(c for c in chunks if "clerk on duty" in c.text)
+    assert (shreds.page, shreds.headings) == (2, "Getting rid of them › Who shreds expired files?")
+
+
+def test_a_word_broken_across_pdf_lines_is_one_word(tmp_path, embedder):
+    shreds = next(c for c in _manual_chunks(tmp_path, embedder) if "clerk on duty" in c.text)
+    assert "information officer" in shreds.text and "\x02" not in shreds.text
+
+
+def test_a_question_worded_like_a_heading_finds_the_end_of_its_long_section(tmp_path, embedder):
+    # the section's last chunk never repeats its heading: only the heading path it carries ties it to the question
+    chunks = _manual_chunks(tmp_path, embedder)
+    last = next(c for c in chunks if "treasurer" in c.text)
+    assert "tax" not in last.text
+    hits = Searcher(IndexStore.open(tmp_path / "idx"), embedder, hybrid=True).search("how long are tax records kept", 2)
+    assert last.id in [h.chunk.id for h in hits]
+
+
+def test_bookmarks_that_name_nothing_on_their_page_keep_the_pages_whole(tmp_path, embedder):
+    # a hand-made outline: a bookmark titled unlike any heading, one with no target, one with no title
+    from pypdf import PdfReader, PdfWriter
+
+    pages = [p["text"] for p in sample_passages()[:2]]
+    writer = PdfWriter(clone_from=PdfReader(text_pdf(tmp_path / "plain.pdf", pages)))
+    writer.add_outline_item(title="Scanned at the county office", page_number=0)
+    writer.add_outline_item(title="Nowhere", page_number=None)
+    writer.add_outline_item(title="", page_number=1)
+    writer.write(tmp_path / "odd.pdf")
+    ingest([tmp_path / "odd.pdf"], tmp_path / "idx", embedder, show_progress=False)
+    store = IndexStore.open(tmp_path / "idx")
+    chunks = store.get(store.all_texts()[0])
+    assert {c.page for c in chunks} == {1, 2}
+    assert "".join(c.text for c in chunks if c.page == 1).startswith(pages[0][:40])
+    assert {c.headings for c in chunks} == {"Scanned at the county office"}
 
 
 def _write_docs(d: Path, n: int, start: int = 0) -> list[Path]:

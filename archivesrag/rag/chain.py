@@ -136,7 +136,7 @@ class Searcher:
         chunks = self.store.get(ranked)
         if self.reranker is None or not chunks:
             return [Hit(c, float(scores[c.id])) for c in chunks[:k]]
-        logits = self.reranker.score(query, [c.text for c in chunks])
+        logits = self.reranker.score(query, [c.search_text for c in chunks])
         order = np.argsort(-logits, kind="stable")[:k]
         return [Hit(chunks[i], float(scores[chunks[i].id]), float(logits[i])) for i in order]
 

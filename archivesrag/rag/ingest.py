@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = {".pdf", ".jsonl", ".txt", ".md", ".html", ".htm"}
 PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
+HEADING_WORDS = 6  # words of a bookmarked heading enough to find it on its page
+MIN_PIECE_CHARS = 100  # a shorter run above a page's first heading joins that heading's section
 COMMIT_EVERY_S = 5.0  # commit what is parsed at least this often, even when fewer than batch_chunks
 
 
@@ -107,8 +110,79 @@ def _pdf_title(doc: Any) -> str | None:
         return None
 
 
+def pdf_outline(doc: Any) -> dict[int, list[str]]:
+    """The PDF's bookmarks as heading paths ("Chapter › Section"), by 0-based page index, in document order.
+
+    Manuals made by DocBook, LaTeX or office tools carry their table of contents as bookmarks; a chunk that knows
+    its section ("How does one pronounce Debian and what does this word mean?") is found by questions worded like
+    the heading, and its citation can name it. A damaged or absent outline gives ``{}``.
+    """
+    marks: dict[int, list[str]] = {}
+    stack: list[str] = []
+    try:
+        for mark in doc.get_toc():
+            title = " ".join((mark.get_title() or "").split())
+            dest = mark.get_dest()
+            index = dest.get_index() if dest is not None else None
+            del stack[mark.level :]
+            stack.append(title)
+            if title and index is not None:
+                marks.setdefault(index, []).append(" › ".join(t for t in stack if t))
+    except Exception as err:  # a damaged outline must not cost the text
+        log.info("%s: outline unreadable (%s); pages kept without headings", doc, str(err).splitlines()[0][:100])
+    return marks
+
+
+Piece = tuple[str, "str | None"]  # a run of page text and the heading path it sits under
+
+
+def split_at_headings(text: str, paths: list[str], current: str | None) -> tuple[list[Piece], str | None]:
+    r"""Cut one page's text where each bookmarked heading starts, so each piece carries its own heading path.
+
+    A heading is found by its first words in order (the page may number it, wrap it or curl its quotes), its
+    number kept with it; one not found on the page still starts its section from the last heading found. Returns
+    the ``(text, path)`` pieces and the path in force at the page's end (the next page starts in it).
+
+    Example:
+        >>> text = "...the end of what.\n1.2 Why? " + "Because. " * 12
+        >>> pieces, current = split_at_headings(text, ["Intro › Why?"], "Intro › What?")
+        >>> [(t[:14], path) for t, path in pieces], current
+        ([('...the end of ', 'Intro › Why?')], 'Intro › Why?')
+        >>> pieces, _ = split_at_headings("x" * 100 + "\n" + text[20:], ["Intro › Why?"], "Intro › What?")
+        >>> [(t[:8], path) for t, path in pieces]
+        [('xxxxxxxx', 'Intro › What?'), ('1.2 Why?', 'Intro › Why?')]
+    """
+    pieces: list[Piece] = []
+    start = 0
+    for path in paths:
+        # its first words, as written: a running header repeats headings in capitals, a line may break a long one
+        words = re.findall(r"[^\W_]+", path.rsplit(" › ", 1)[-1])[:HEADING_WORDS]
+        found = re.compile(r"\W+".join(map(re.escape, words))).search(text, start) if words else None
+        if found:
+            cut = text.rfind("\n", start, found.start()) + 1  # the heading's line, with its number ("1.2 ")
+            cut = cut if re.fullmatch(r"[\d.\s]*", text[max(cut, start) : found.start()]) else found.start()
+            cut = max(cut, start)
+            if text[start:cut].strip():
+                pieces.append((text[start:cut], current))
+            start = cut
+        current = path
+    if text[start:].strip():
+        pieces.append((text[start:], current))
+    return _merge_scraps(pieces), current
+
+
+def _merge_scraps(pieces: list[Piece]) -> list[Piece]:
+    """Join the run before a page's first heading to that heading's piece when it is too short to stand alone (a
+    running header, a "Chapter 3" line): a chunk of a few words only adds noise to retrieval. A section, however
+    short (an FAQ's one-line answer), keeps its own piece and heading."""
+    if len(pieces) > 1 and len(pieces[0][0].strip()) < MIN_PIECE_CHARS:
+        return [(pieces[0][0] + pieces[1][0], pieces[1][1]), *pieces[2:]]
+    return pieces
+
+
 def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
-    """One section per page, from the text layer (pypdfium2: keeps the spaces that pypdf loses in LaTeX PDFs, and
+    """Sections per page, cut where a bookmarked heading starts (each with its heading path, see
+    :func:`pdf_outline`), from the text layer (pypdfium2: keeps the spaces that pypdf loses in LaTeX PDFs, and
     13x faster here), or by OCR for a page without one (``ocr``: auto / off / force; see :mod:`.ocr`).
 
     OCR shows a progress bar per page; a page that cannot be rendered or read is one warning, not a failure.
@@ -125,6 +199,9 @@ def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
             page = doc[i]
             try:
                 text = page.get_textpage().get_text_bounded().replace("\r\n", "\n")
+                # PDFium marks a word hyphenated across a line break with \x02 and joins the lines ("in\x02formation"):
+                # the word is "information" for BM25, the reader and the LLM alike
+                text = text.replace("\x02", "").replace("\xad", "")
             except Exception:  # a damaged content stream: no text layer on this page
                 text = ""
             texts.append(text)
@@ -137,12 +214,12 @@ def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
                 read[i] = ocr_mod.ocr_page(doc[i]).text
             except Exception as err:
                 log.warning("%s page %d: OCR failed (%s); page skipped", path, i + 1, str(err).splitlines()[0][:100])
-        sections = [
-            Section(text=read[i], page=i + 1, title=title, ocr=True)
-            if i in read
-            else Section(texts[i], i + 1, title=title)
-            for i in range(len(texts))
-        ]
+        outline = pdf_outline(doc)
+        sections: list[Section] = []
+        heading: str | None = None
+        for i, text in enumerate(texts):
+            pieces, heading = split_at_headings(read.get(i, text), outline.get(i, []), heading)
+            sections += [Section(t, i + 1, title=title, headings=h, ocr=i in read) for t, h in pieces]
     finally:
         doc.close()
     sections = [s for s in sections if s.text.strip()]
@@ -362,7 +439,7 @@ def ingest(
     def commit_pending() -> None:
         if not pending:
             return
-        vecs = embedder.encode_passages([c.text for _, _, chunks in pending for c in chunks])
+        vecs = embedder.encode_passages([c.search_text for _, _, chunks in pending for c in chunks])
         offset = 0
         for source, digest, chunks in pending:
             report.chunks_added += store.replace_source(source, digest, chunks, vecs[offset : offset + len(chunks)])

@@ -73,6 +73,17 @@ class Chunk:
     headings: str | None = None  # heading path of a scraped passage, "A › B"
     ocr: bool = False  # the text was read from a page image
 
+    @property
+    def search_text(self) -> str:
+        r"""What retrieval reads (embedding, BM25, the reranker): the heading path, then the text. A chunk from the
+        middle of a section rarely repeats its heading, and questions are often worded like headings.
+
+        Example:
+            >>> Chunk("Deb'ee'en, after Debra and Ian.", "faq.pdf", headings="Overview › Say Debian?").search_text
+            "Overview › Say Debian?\nDeb'ee'en, after Debra and Ian."
+        """
+        return f"{self.headings}\n{self.text}" if self.headings else self.text
+
     def label(self) -> str:
         """How a citation names this chunk, so a person can find it: the PDF page, the page title or heading
         path with its URL, or a JSONL file's line and first words (never just the file name of a JSONL).
@@ -193,9 +204,9 @@ class IndexStore:
         return [by_id[i] for i in ids if i in by_id]
 
     def all_texts(self) -> tuple[list[int], list[str]]:
-        """Ids and texts of every chunk (for BM25)."""
-        rows = self.db.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
-        return [r[0] for r in rows], [r[1] for r in rows]
+        """Ids and :attr:`Chunk.search_text` of every chunk (for BM25)."""
+        rows = self.db.execute("SELECT id, text, headings FROM chunks ORDER BY id").fetchall()
+        return [r[0] for r in rows], [f"{h}\n{t}" if h else t for _, t, h in rows]
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         return np.stack([self.faiss().reconstruct(int(i)) for i in ids]) if ids else np.zeros((0, self.dim))
