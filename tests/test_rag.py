@@ -133,6 +133,7 @@ def test_pdf_chunks_carry_their_sections_heading_path(tmp_path, embedder):
     assert plans.headings == "Keeping records › Where are plans stored?"
     assert plans.text.startswith("1.2 Where are plans stored?")  # cut where the section starts, number and all
     assert "Seven years" not in plans.text
+    assert plans.label() == "manual.pdf, page 1: Where are plans stored?"  # what a citation shows a reader
     shreds = next(c for c in chunks if "clerk on duty" in c.text)
     assert (shreds.page, shreds.headings) == (2, "Getting rid of them › Who shreds expired files?")
 

@@ -85,12 +85,15 @@ class Chunk:
         return f"{self.headings}\n{self.text}" if self.headings else self.text
 
     def label(self) -> str:
-        """How a citation names this chunk, so a person can find it: the PDF page, the page title or heading
-        path with its URL, or a JSONL file's line and first words (never just the file name of a JSONL).
+        """How a citation names this chunk, so a person can find it: the PDF page and its section's heading, the
+        page title or heading path with its URL, or a JSONL file's line and first words (never just the file name
+        of a JSONL).
 
         Example:
             >>> Chunk("Congress shall have power to declare war", "/d/passages.jsonl", line=12).label()
             'passages.jsonl, line 12: “Congress shall have power to declare war”'
+            >>> Chunk("Deb'ee'en", "/d/faq.pdf", page=10, headings="Overview › How to say Debian?").label()
+            'faq.pdf, page 10: How to say Debian?'
         """
         name = Path(self.source).name
         parts = [self.title] if self.title else []
@@ -100,7 +103,8 @@ class Chunk:
         if self.url:
             return f"{where} ({self.url})" if where else self.url
         if self.page:
-            return f"{name}, page {self.page}" + (", OCR" if self.ocr else "")
+            page = f"{name}, page {self.page}" + (", OCR" if self.ocr else "")
+            return f"{page}: {self.headings.rsplit(' › ', 1)[-1]}" if self.headings else page
         if self.line:
             return f"{name}, line {self.line}: " + (where or _first_words(self.text))
         return f"{name}: {where}" if where else name
