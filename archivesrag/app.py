@@ -311,11 +311,18 @@ def sources_markdown(sources: list[dict[str, Any]]) -> str:
         **Sources**
         <details><summary>[1] <a href="/gradio_api/file=/d/a.pdf#page=2">a.pdf, page 2</a></summary>
         <blockquote>The Senate shall be composed of two Senators.</blockquote></details>
+        >>> print(sources_markdown([{"n": 1, "label": "a.pdf, page 2: The Senate", "section": "The Senate",
+        ...                          "source": "/d/a.pdf", "page": 2, "snippet": "Two Senators."}]).splitlines()[1])
+        <details><summary>[1] <a href="/gradio_api/file=/d/a.pdf#page=2">a.pdf, page 2</a>: The Senate</summary>
     """
     refs = []
     for s in sources:
         label = (s.get("title") or s["label"]) if s.get("url") else s["label"]
-        link = f'<a href="{html.escape(source_link(s), quote=True)}">{html.escape(label)}</a>'
+        # a PDF page links to the page; its section's heading follows as text (a click on it folds the snippet out)
+        heading = f": {s['section']}" if s.get("section") and not s.get("url") else ""
+        place = label.removesuffix(heading) if heading and label.endswith(heading) else label
+        link = f'<a href="{html.escape(source_link(s), quote=True)}">{html.escape(place)}</a>'
+        link += html.escape(heading) if place != label else ""
         snippet = html.escape(s.get("snippet") or "")
         refs.append(f"<details><summary>[{s['n']}] {link}</summary>\n<blockquote>{snippet}</blockquote></details>")
     return "**Sources**\n" + "\n".join(refs)

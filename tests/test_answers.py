@@ -52,6 +52,7 @@ def constitution(tmp_path_factory, embedder):
         ("[1]", "only citation markers"),
         ("[2] (constitution.pdf, page 7)", "only citation markers"),
         ("[1][3]\n", "only citation markers"),
+        (" [3", "only citation markers"),  # the 0.5B's re-ask, seen cut off after its marker's digit
         ("How old must a Senator be?", "an echo of the question"),
         ("Sources: [1] constitution.pdf", "an echo of the prompt"),
         ("A Senator must be thirty years old [1].", None),

@@ -152,6 +152,18 @@ def test_a_question_worded_like_a_heading_finds_the_end_of_its_long_section(tmp_
     assert last.id in [h.chunk.id for h in hits]
 
 
+def test_running_headers_and_page_numbers_are_not_indexed_as_text(tmp_path, embedder):
+    # "Shared MIME-info Database" atop every page used to win every question about the spec, header as snippet
+    bodies = [p["text"] for p in sample_passages()[:4]]
+    pages = [f"Records manual\n{body}\n{n}" for n, body in enumerate(bodies, 1)]
+    ingest([text_pdf(tmp_path / "m.pdf", pages)], tmp_path / "idx", embedder, show_progress=False)
+    store = IndexStore.open(tmp_path / "idx")
+    text = {n: "".join(c.text for c in store.get(store.all_texts()[0]) if c.page == n) for n in range(1, 5)}
+    assert text[1].startswith("Records manual")  # where it first appears (a title page), it stays
+    assert all(not text[n].startswith("Records manual") and not text[n].rstrip().endswith(str(n)) for n in (2, 3, 4))
+    assert all(bodies[n - 1][:30] in " ".join(text[n].split()) for n in (2, 3, 4))
+
+
 def test_bookmarks_that_name_nothing_on_their_page_keep_the_pages_whole(tmp_path, embedder):
     # a hand-made outline: a bookmark titled unlike any heading, one with no target, one with no title
     from pypdf import PdfReader, PdfWriter

@@ -208,6 +208,7 @@ def refusal_reask_messages(
 
 MARKER = re.compile(r"\[\s*(\d+)\s*\]")
 ANY_MARKERS = re.compile(r"\[[\d\s,;–-]*\]")
+OPEN_MARKER = re.compile(r"\[[\d\s,;–-]*$")  # a marker the model began but never closed: " [3"
 WORD = re.compile(r"[^\W_]+")
 PROMPT_ECHO = ("sources:", "question:", ANSWER_RULES[:40].lower())
 HOLD_WORDS = 4  # words of real text an answer must show before it is streamed to the user
@@ -220,7 +221,7 @@ def _norm(text: str) -> str:
 
 def _strip_labels(text: str, labels: list[str]) -> str:
     """The answer without citation markers and without the sources' labels (``[2] (file.pdf, page 7)``)."""
-    text = ANY_MARKERS.sub(" ", text)
+    text = OPEN_MARKER.sub(" ", ANY_MARKERS.sub(" ", text))
     for label in labels:
         text = text.replace(label, " ")
     return re.sub(r"\(\s*[,;.\s]*\)", " ", text)
@@ -580,6 +581,7 @@ def source_dict(n: int, hit: Hit, snippet: str) -> dict[str, Any]:
         "line": c.line,
         "url": c.url,
         "title": c.title,
+        "section": c.section,
         "ocr": c.ocr,
         "score": round(hit.score, 4),
         "snippet": snippet,

@@ -153,10 +153,12 @@ def split_at_headings(text: str, paths: list[str], current: str | None) -> tuple
         [('xxxxxxxx', 'Intro › What?'), ('1.2 Why?', 'Intro › Why?')]
     """
     pieces: list[Piece] = []
-    start = 0
+    heads: list[str | None] = []  # the heading each piece starts with (None: the run above the page's first)
+    start, head = 0, None
     for path in paths:
+        title = path.rsplit(" › ", 1)[-1]
         # its first words, as written: a running header repeats headings in capitals, a line may break a long one
-        words = re.findall(r"[^\W_]+", path.rsplit(" › ", 1)[-1])[:HEADING_WORDS]
+        words = re.findall(r"[^\W_]+", title)[:HEADING_WORDS]
         found = re.compile(r"\W+".join(map(re.escape, words))).search(text, start) if words else None
         if found:
             cut = text.rfind("\n", start, found.start()) + 1  # the heading's line, with its number ("1.2 ")
@@ -164,20 +166,67 @@ def split_at_headings(text: str, paths: list[str], current: str | None) -> tuple
             cut = max(cut, start)
             if text[start:cut].strip():
                 pieces.append((text[start:cut], current))
-            start = cut
+                heads.append(head)
+            start, head = cut, title
         current = path
     if text[start:].strip():
         pieces.append((text[start:], current))
-    return _merge_scraps(pieces), current
+        heads.append(head)
+    return _merge_scraps(pieces, heads), current
 
 
-def _merge_scraps(pieces: list[Piece]) -> list[Piece]:
-    """Join the run before a page's first heading to that heading's piece when it is too short to stand alone (a
-    running header, a "Chapter 3" line): a chunk of a few words only adds noise to retrieval. A section, however
-    short (an FAQ's one-line answer), keeps its own piece and heading."""
-    if len(pieces) > 1 and len(pieces[0][0].strip()) < MIN_PIECE_CHARS:
-        return [(pieces[0][0] + pieces[1][0], pieces[1][1]), *pieces[2:]]
-    return pieces
+def _is_scrap(text: str, head: str | None) -> bool:
+    """Too little to stand alone: a heading with no text under it on this page ("1. Introduction" just above
+    "1.1 Version"), or a short run above the page's first heading (a running header, a "Chapter 3" line)."""
+    return len(text.strip()) < (len(head) + 20 if head else MIN_PIECE_CHARS)
+
+
+def _merge_scraps(pieces: list[Piece], heads: list[str | None]) -> list[Piece]:
+    """Join each scrap (:func:`_is_scrap`) to the piece after it, which gives the heading path (a chapter's
+    heading then sits in its first section's chunk), or the page's last scrap to the piece before it: a chunk of
+    a few words only adds noise to retrieval. A section with any text, however short (an FAQ's one-line answer),
+    keeps its own piece and heading."""
+    merged: list[Piece] = []
+    carry = ""
+    for (text, path), head in zip(pieces, heads, strict=True):
+        if _is_scrap(text, head):
+            carry += text
+            continue
+        merged.append((carry + text, path))
+        carry = ""
+    if carry:
+        merged[-1:] = [(merged[-1][0] + carry, merged[-1][1])] if merged else [(carry, pieces[-1][1])]
+    return merged
+
+
+def _line_key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
+
+
+def strip_running_lines(pages: list[str]) -> list[str]:
+    r"""Drop running headers and footers: a page's first or last line that, numbers aside, is the first or last
+    line of at least half the pages (and of 3). Kept where it first appears (the title page).
+
+    Why: "Shared MIME-info Database" atop every page of a spec otherwise matches every question about the spec,
+    its chunks win on it, and the snippet shown is the header itself; a footer's page number ends each chunk.
+
+    Example:
+        >>> strip_running_lines(["Spec\nIntro.\n1", "Spec\nGlobs.\n2", "Spec\nMagic.\n3"])
+        ['Spec\nIntro.\n1', 'Globs.', 'Magic.']
+    """
+    lines = [text.strip("\n").split("\n") for text in pages]
+    enough = max(3, len(pages) // 2)
+    for end in (0, -1):
+        counts = Counter(_line_key(ls[end]) for ls in lines if ls and ls[end].strip())
+        running = {key for key, n in counts.items() if n >= enough}
+        seen: set[str] = set()
+        for ls in lines:
+            key = _line_key(ls[end]) if ls and ls[end].strip() else ""
+            if key in running:
+                if key in seen:
+                    ls.pop(end)
+                seen.add(key)
+    return ["\n".join(ls) for ls in lines]
 
 
 def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
@@ -217,8 +266,9 @@ def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
         outline = pdf_outline(doc)
         sections: list[Section] = []
         heading: str | None = None
-        for i, text in enumerate(texts):
-            pieces, heading = split_at_headings(read.get(i, text), outline.get(i, []), heading)
+        pages = strip_running_lines([read.get(i, text) for i, text in enumerate(texts)])
+        for i, text in enumerate(pages):
+            pieces, heading = split_at_headings(text, outline.get(i, []), heading)
             sections += [Section(t, i + 1, title=title, headings=h, ocr=i in read) for t, h in pieces]
     finally:
         doc.close()

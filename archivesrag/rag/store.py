@@ -84,6 +84,11 @@ class Chunk:
         """
         return f"{self.headings}\n{self.text}" if self.headings else self.text
 
+    @property
+    def section(self) -> str | None:
+        """The innermost heading over this chunk ("How to say Debian?" of "Overview › How to say Debian?")."""
+        return self.headings.rsplit(" › ", 1)[-1] if self.headings else None
+
     def label(self) -> str:
         """How a citation names this chunk, so a person can find it: the PDF page and its section's heading, the
         page title or heading path with its URL, or a JSONL file's line and first words (never just the file name
@@ -104,7 +109,7 @@ class Chunk:
             return f"{where} ({self.url})" if where else self.url
         if self.page:
             page = f"{name}, page {self.page}" + (", OCR" if self.ocr else "")
-            return f"{page}: {self.headings.rsplit(' › ', 1)[-1]}" if self.headings else page
+            return f"{page}: {self.section}" if self.section else page
         if self.line:
             return f"{name}, line {self.line}: " + (where or _first_words(self.text))
         return f"{name}: {where}" if where else name
