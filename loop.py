@@ -38,7 +38,7 @@ def parse_args() -> LoopArgs:
                     help="average the tuned weights with the base's, this being the base's share (0.5), "
                     "auto: try 0.25/0.5/0.75 on the held-out split, none: off")
     ap.add_argument("--queries_per_passage", type=int, default=None,
-                    help="default: enough for about 300 training queries, at most 3 per passage")
+                    help="default: enough for about 600 training queries, at most 3 per passage")
     ap.add_argument("--no_filter", dest="round_trip_filter", action="store_false",
                     help="keep training queries whose passage the base model does not rank in its top 10")
     ap.add_argument("--eval_fraction", type=float, default=0.2, help="share of documents held out for evaluation")

@@ -152,8 +152,8 @@ def test_a_small_corpus_gets_several_queries_per_passage(tmp_path):
 
     loop = Loop(LoopArgs(workdir=str(tmp_path), passages="p.jsonl"))
     write_jsonl(tmp_path / "passages.train.jsonl", [Passage(text=f"passage {i}", id=str(i)) for i in range(120)])
-    assert loop.queries_per_passage() == 3  # 120 passages: 3 each (the cap) toward 300 queries
-    write_jsonl(tmp_path / "passages.train.jsonl", [Passage(text=f"passage {i}", id=str(i)) for i in range(200)])
+    assert loop.queries_per_passage() == 3  # 120 passages: 3 each (the cap) toward 600 queries
+    write_jsonl(tmp_path / "passages.train.jsonl", [Passage(text=f"passage {i}", id=str(i)) for i in range(400)])
     assert loop.queries_per_passage() == 2
     assert Loop(LoopArgs(workdir=str(tmp_path), passages="p", queries_per_passage=1)).queries_per_passage() == 1
 
