@@ -71,6 +71,19 @@ def test_a_citation_moves_to_the_source_that_holds_the_fact():
     assert c.cited == {2}
 
 
+def test_a_sentence_that_two_sources_back_cites_the_one_ranked_first():
+    # The 1.5B's answer, copied from a fact both sources hold, cited the command list instead of the FAQ answer.
+    sources = ["Use dpkg-deb for low-level manipulation of .deb files.", "dpkg-deb: pack and unpack .deb archives"]
+    c = CitationChecker("Which tool manipulates .deb files at a low level?", sources)
+    assert c.fix("The tool is dpkg-deb [2].") == "The tool is dpkg-deb [1]."
+
+
+def test_each_marker_takes_the_next_source_that_backs_the_sentence():
+    sources = ["Toy Story names", "potato was Debian 2.2", "Debian 2.2 was named potato"]
+    c = CitationChecker("Which release was potato?", sources)
+    assert c.fix("It was Debian 2.2 [3][1].") == "It was Debian 2.2 [2][3]."
+
+
 def test_markers_past_the_sources_and_unbacked_markers_are_dropped():
     c = CitationChecker("Who founded Debian?", ["Ian Murdock founded Debian in 1993", "Toy Story names"])
     segments, _ = _segments("Ian Murdock founded it in 1993 [7]. Bananas grow on trees [2].", 0, final=True)
