@@ -50,7 +50,8 @@ from archivesrag.embedder import load_embedder  # noqa: E402
 from archivesrag.errors import UserError, run_cli  # noqa: E402
 from archivesrag.llm import get_llm  # noqa: E402
 from archivesrag.rag import IndexStore, Searcher, answer, chain, ingest  # noqa: E402
-from archivesrag.rag.chain import MARKER, PROMPT_CHARS, degenerate_reason, extractive_answer  # noqa: E402
+from archivesrag.rag.chain import PROMPT_CHARS, extractive_answer  # noqa: E402
+from archivesrag.rag.checks import MARKER, CitationChecker, degenerate_reason  # noqa: E402
 from archivesrag.rag.ingest import load_pdf  # noqa: E402
 from archivesrag.reranker import load_reranker  # noqa: E402
 
@@ -84,7 +85,7 @@ class Row:
     total: list[float] = field(default_factory=list)
 
 
-class RecordingChecker(chain.CitationChecker):
+class RecordingChecker(CitationChecker):
     """The app's citation checker, keeping what it was given (the sources as the model saw them and each raw
     segment the model wrote), so ``--replay`` can score another checker on the very same model output."""
 
@@ -245,7 +246,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def replay_cites(detail: dict[str, Any], checker_class: type[chain.CitationChecker]) -> list[int]:
+def replay_cites(detail: dict[str, Any], checker_class: type[CitationChecker]) -> list[int]:
     """The source numbers ``checker_class`` leaves in the recorded model output of one answer."""
     rec = detail["checker"]
     checker = checker_class(rec["question"], rec["texts"])
@@ -271,7 +272,7 @@ def replay(path: Path) -> str:
             d = json.loads(line)
             if "source_gold" not in d:
                 continue
-            now = replay_cites(d, chain.CitationChecker) if d.get("checker") else d["cited"]
+            now = replay_cites(d, CitationChecker) if d.get("checker") else d["cited"]
             row = (d["cited"], now, d)
             config = d["config"]
         except (ValueError, KeyError, TypeError, AttributeError, IndexError):

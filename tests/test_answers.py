@@ -18,16 +18,9 @@ from archivesrag.bundled import BundledGGUF, assemble, bundled_gguf_path
 from archivesrag.errors import UserError
 from archivesrag.llm import get_llm, local_server
 from archivesrag.rag import IndexStore, Searcher, answer, ingest
-from archivesrag.rag.chain import (
-    EXTRACTIVE_NOTE,
-    EXTRACTIVE_REFUSED_NOTE,
-    REASK_REFUSAL,
-    CitationChecker,
-    _segments,
-    degenerate_reason,
-    focus,
-    is_refusal,
-)
+from archivesrag.rag.chain import EXTRACTIVE_NOTE, EXTRACTIVE_REFUSED_NOTE, focus
+from archivesrag.rag.checks import CitationChecker, complete_segments, degenerate_reason, is_refusal
+from archivesrag.rag.prompt import REASK_REFUSAL
 from archivesrag.reranker import load_reranker
 
 SENATE = "How old must a Senator be?"
@@ -86,14 +79,14 @@ def test_each_marker_takes_the_next_source_that_backs_the_sentence():
 
 def test_markers_past_the_sources_and_unbacked_markers_are_dropped():
     c = CitationChecker("Who founded Debian?", ["Ian Murdock founded Debian in 1993", "Toy Story names"])
-    segments, _ = _segments("Ian Murdock founded it in 1993 [7]. Bananas grow on trees [2].", 0, final=True)
+    segments, _ = complete_segments("Ian Murdock founded it in 1993 [7]. Bananas grow on trees [2].", 0, final=True)
     assert "".join(c.fix(s) for s in segments) == "Ian Murdock founded it in 1993. Bananas grow on trees."
     assert c.finish() == " [1]"  # cited nothing, but source 1 backs the answer
 
 
 def test_a_marker_on_its_own_line_is_checked_against_the_sentence_before():
     c = CitationChecker("Who founded Debian?", ["Toy Story names", "Ian Murdock founded Debian in 1993"])
-    segments, _ = _segments("Ian Murdock founded it in 1993.\n\n[1], [2]", 0, final=True)
+    segments, _ = complete_segments("Ian Murdock founded it in 1993.\n\n[1], [2]", 0, final=True)
     assert "".join(c.fix(s) for s in segments) == "Ian Murdock founded it in 1993.\n\n[2]"
 
 

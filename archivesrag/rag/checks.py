@@ -1,0 +1,243 @@
+"""Checking what the model wrote, before a person reads it: non-answers, refusals, and citations.
+
+:func:`degenerate_reason` says why an answer is no answer (empty, only ``[n]`` markers, an echo, a pointer that
+adds nothing to the question); :func:`is_refusal` recognises "the sources do not cover it"; the
+:class:`CitationChecker` moves, or drops, each ``[n]`` to the sources that back its sentence, as the answer streams.
+"""
+
+from __future__ import annotations
+
+import re
+
+from archivesrag.rag.prompt import ANSWER_RULES
+
+MARKER = re.compile(r"\[\s*(\d+)\s*\]")
+ANY_MARKERS = re.compile(r"\[[\d\s,;–-]*\]")
+OPEN_MARKER = re.compile(r"\[[\d\s,;–-]*$")  # a marker the model began but never closed: " [3"
+WORD = re.compile(r"[^\W_]+")
+PROMPT_ECHO = ("sources:", "question:", ANSWER_RULES[:40].lower())
+HOLD_WORDS = 4  # words of real text an answer must show before it is streamed to the user
+
+
+def _norm(text: str) -> str:
+    return " ".join(WORD.findall(text.lower()))
+
+
+def _strip_labels(text: str, labels: list[str]) -> str:
+    """The answer without citation markers and without the sources' labels (``[2] (file.pdf, page 7)``)."""
+    text = OPEN_MARKER.sub(" ", ANY_MARKERS.sub(" ", text))
+    for label in labels:
+        text = text.replace(label, " ")
+    return re.sub(r"\(\s*[,;.\s]*\)", " ", text)
+
+
+def degenerate_reason(text: str, question: str, labels: list[str]) -> str | None:
+    """Why an answer is no answer, or None when it is one.
+
+    Degenerate: empty; only ``[n]`` markers (with or without the sources' labels); the question repeated; a piece
+    of the prompt repeated; a pointer that adds no word to the question's ("The command that finalizes
+    debian/changelog is [3]."). A short real answer ("Congress.", "-b [1]") is not degenerate.
+
+    Example:
+        >>> degenerate_reason("[1] (a.pdf, page 2)", "Who?", ["a.pdf, page 2"])
+        'only citation markers'
+        >>> degenerate_reason("Congress declares war [1].", "Who declares war?", []) is None
+        True
+        >>> degenerate_reason("The site that serves updates is [2].", "Which site serves updates?", [])
+        'nothing beyond the question'
+    """
+    if not text.strip():
+        return "empty"
+    body = _norm(_strip_labels(text, labels))
+    if not body:
+        return "only citation markers"
+    q = _norm(question)
+    if body == q or (len(body) >= 12 and q.startswith(body)):
+        return "an echo of the question"
+    low = text.strip().lower()
+    if any(low.startswith(p) for p in PROMPT_ECHO) or ANSWER_RULES[:40].lower() in low:
+        return "an echo of the prompt"
+    if only_restates(body, question):
+        return "nothing beyond the question"
+    return None
+
+
+def only_restates(answer: str, question: str) -> bool:
+    """The answer adds no word to a wh-question's but function words ("The site that serves updates is [2]."). A
+    yes/no question may be answered by restating it, and short words count ("-b", "3").
+
+    Example:
+        >>> only_restates("The stable release does not get new features.", "Does the stable release get new features?")
+        False
+    """
+    if YES_NO.match(question):
+        return False
+    new = set(WORD.findall(answer.lower())) - set(WORD.findall(question.lower()))
+    return not new - STOPWORDS - FUNCTION_WORDS
+
+
+def clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
+    """True once the start of a streamed answer can no longer turn out degenerate (then it is shown)."""
+    body = _norm(_strip_labels(text, labels))
+    if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body) or only_restates(body, question):
+        return False
+    low = text.strip().lower()
+    return not any(p.startswith(low[: len(p)]) or low.startswith(p) for p in PROMPT_ECHO)
+
+
+STOPWORD_TEXT = (
+    "the and for with that this from are was were has have had not but can you your which what when where who how "
+    "does did its into than then also such one all any may will would should could there their them they these "
+    "those only about used use using source sources"
+)
+STOPWORDS = frozenset(STOPWORD_TEXT.split())
+FUNCTION_WORDS = frozenset(("a", "an", "as", "at", "be", "by", "do", "if", "in", "is", "it", "of", "on", "or", "to"))
+YES_NO = re.compile(r"\s*(?:is|are|was|were|do|does|did|can|could|should|will|would|has|have|had|may|must)\b", re.I)
+SEGMENT_END = re.compile(r"[.!?](?=\s)|\n")
+SUPPORTED = 0.5  # share of a sentence's new words that a source must hold to back it
+BACKING_MARGIN = 0.15  # a source this close to the best-backing one backs the sentence as well
+META = re.compile(
+    r"\b(sources?|mentioned|cited|refer(?:s|red)?|cover(?:s|ed)?|found in|information|provided|listed|described|"
+    r"stated|according|see)\b",
+    re.IGNORECASE,
+)
+
+
+REFUSAL_CUE = re.compile(
+    r"\b(?:sources?|information|context|documents?|provided|mention(?:s|ed)?|sorry|unfortunately)\b", re.IGNORECASE
+)
+NEGATION = re.compile(r"\b(?:not|no|none|nothing|cannot)\b|n't\b", re.IGNORECASE)
+
+
+def _first_sentence(text: str) -> tuple[str, bool]:
+    """The first sentence of ``text`` and whether it is complete."""
+    m = SEGMENT_END.search(text.strip())
+    return (text.strip()[: m.end()], True) if m else (text.strip(), False)
+
+
+def is_refusal(text: str) -> bool:
+    """True when the answer opens by saying the sources hold no answer: its first sentence cites nothing, speaks
+    of the sources (or apologises) and negates ("The provided sources do not cover it.").
+
+    Example:
+        >>> is_refusal("The sources do not cover how to do that.")
+        True
+        >>> is_refusal("Debian does not ship it; the sources say to build it [2].")
+        False
+    """
+    first, _ = _first_sentence(text)
+    return not MARKER.search(first) and bool(REFUSAL_CUE.search(first) and NEGATION.search(first))
+
+
+def may_be_refusal(text: str) -> bool:
+    """While streaming: the first sentence could still turn out a refusal (so it is held back)."""
+    first, complete = _first_sentence(text)
+    if complete or MARKER.search(first):
+        return is_refusal(first)
+    return bool(REFUSAL_CUE.search(first) or NEGATION.search(first))
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-case words that carry meaning: 3+ letters or any digit, no stop words."""
+    return {
+        w for w in WORD.findall(text.lower()) if (len(w) >= 3 or any(c.isdigit() for c in w)) and w not in STOPWORDS
+    }
+
+
+def backing_sources(scores: list[float]) -> list[int]:
+    """The numbers of the sources that back a sentence (hold at least :data:`SUPPORTED` of its new words, and
+    within :data:`BACKING_MARGIN` of the best), in the sources' order: the reranker's, best first.
+
+    When several sources back a sentence as well, the one ranked highest for the question is the better citation:
+    the 1.5B often copies a fact that two sources share and cites the one that merely mentions it (the ``dpkg-deb``
+    entry of a command list instead of the FAQ answer that recommends it; bench/answers.py: gold cited 81% -> 89%).
+
+    Example:
+        >>> backing_sources([0.5, 1.0, 0.9, 0.2])
+        [2, 3]
+    """
+    if not scores or max(scores) < SUPPORTED:
+        return []
+    top = max(scores)
+    return [n for n, s in enumerate(scores, start=1) if s >= SUPPORTED and s >= top - BACKING_MARGIN]
+
+
+class CitationChecker:
+    """Checks each ``[n]`` the model writes against the sources, sentence by sentence, as the answer streams.
+
+    Small models put the right fact next to the wrong number ("... is git-buildpackage [1]" when it came from
+    [3]). A sentence's *new* words (not in the question) are looked up in each source as the model saw it; the
+    sources that back the sentence (:func:`backing_sources`) replace its markers, highest-ranked first, as many
+    as the model wrote, and a marker is dropped when no source (or no further one) backs the sentence. A marker
+    alone (``[1]`` on its own line) is checked against the sentence before it; a marker past the sources given
+    is dropped. An answer that cites nothing but is backed by a source gets that source at its end.
+
+    Example:
+        >>> c = CitationChecker("What is gbp?", ["sbuild builds in a chroot", "gbp is git-buildpackage"])
+        >>> c.fix("gbp is the alias of git-buildpackage [1].") + c.finish()
+        'gbp is the alias of git-buildpackage [2].'
+    """
+
+    def __init__(self, question: str, texts: list[str]) -> None:
+        self.asked = content_words(question)
+        self.sources = [content_words(t) for t in texts]
+        self.cited: set[int] = set()
+        self.last = ""  # the previous sentence with words in it
+        self.best_overall = (0.0, 0)
+
+    def support(self, sentence: str) -> list[float]:
+        new = content_words(sentence) - self.asked
+        if not new:
+            return [0.0] * len(self.sources)
+        return [len(new & words) / len(new) for words in self.sources]
+
+    def fix(self, segment: str) -> str:
+        """``segment`` (a sentence, or a run of markers) with its markers checked."""
+        body = MARKER.sub("", segment)
+        has_words = bool(content_words(body))
+        scores = self.support(body if has_words else self.last)
+        if has_words and MARKER.search(segment) and META.search(body) and max(scores, default=0) < SUPPORTED:
+            # "The sources [1] and [2] provide information on this.": talk about the sources, not an answer
+            has_words, scores = False, self.support(self.last)
+            segment = " " + "".join(f"[{n}]" for n in MARKER.findall(segment))
+        if has_words:
+            self.last = body
+        backing = backing_sources(scores)
+        if backing and scores[backing[0] - 1] > self.best_overall[0]:
+            self.best_overall = (scores[backing[0] - 1], backing[0])
+        backers = iter(backing)
+
+        def check(m: re.Match[str]) -> str:
+            if not 1 <= int(m.group(1)) <= len(scores):
+                return ""
+            pick = next(backers, None)
+            if pick is None:
+                return ""
+            self.cited.add(pick)
+            return f"[{pick}]"
+
+        fixed = MARKER.sub(check, segment)
+        if not has_words and MARKER.search(segment):  # "[1], [2]" on its own: keep only the markers that stay
+            lead = segment[: len(segment) - len(segment.lstrip())]
+            return lead + "".join(f"[{n}]" for n in MARKER.findall(fixed))
+        return re.sub(r" +([.,;:])", r"\1", re.sub(r"  +", " ", fixed))
+
+    def finish(self) -> str:
+        """What to append when the answer cited nothing although a source backs it."""
+        score, n = self.best_overall
+        if not self.cited and score >= SUPPORTED:
+            self.cited.add(n)
+            return f" [{n}]"
+        return ""
+
+
+def complete_segments(text: str, start: int, final: bool) -> tuple[list[str], int]:
+    """Complete sentences of ``text`` from ``start`` (all of the rest when ``final``), and where they end."""
+    out = []
+    while m := SEGMENT_END.search(text, start):
+        out.append(text[start : m.end()])
+        start = m.end()
+    if final and start < len(text):
+        out.append(text[start:])
+        start = len(text)
+    return out, start
