@@ -113,10 +113,22 @@ def tokens(text: str) -> str:
 
 
 def load_sets(names: list[str]) -> list[Question]:
+    """The questions of the named sets (``bench/answers/NAME.jsonl``); an unknown set or a bad line is one
+    :class:`UserError` naming the set, or ``file:line``, and what is expected."""
     questions = []
     for name in names:
-        for line in (SETS / f"{name}.jsonl").read_text().splitlines():
-            questions.append(Question(**json.loads(line)))
+        path = SETS / f"{name}.jsonl"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in SETS.glob("*.jsonl")))
+            raise UserError(f"--sets {name}: no such question set in {SETS}; choose from {known}")
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            try:
+                questions.append(Question(**json.loads(line)))
+            except (ValueError, TypeError):
+                raise UserError(
+                    f"{path}:{number}: not a question line; each line is a JSON object with question, answer "
+                    "(a list of spellings), source, pages and evidence"
+                ) from None
     return questions
 
 

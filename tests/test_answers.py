@@ -340,3 +340,27 @@ def test_replaying_a_file_that_is_not_a_recorded_bench_run_is_one_line(tmp_path,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {details}") and message in proc.stderr
+
+
+def test_an_unknown_question_set_is_one_line():
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "bench/answers.py", "--sets", "nope", "--llms", "", "--modes", ""],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--sets nope: no such question set" in proc.stderr and "developers-reference" in proc.stderr
+
+
+@pytest.mark.parametrize("line", ["not json", '{"question": "Who?"}', "[1, 2]"])
+def test_a_bad_line_in_a_question_set_names_file_and_line(tmp_path, monkeypatch, line):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import answers as bench_answers
+
+    good = {"question": "Who?", "answer": ["Ian"], "source": "a.pdf", "pages": [1], "evidence": "Ian"}
+    (tmp_path / "mine.jsonl").write_text(json.dumps(good) + "\n" + line + "\n")
+    monkeypatch.setattr(bench_answers, "SETS", tmp_path)
+    with pytest.raises(UserError, match=r"mine\.jsonl:2: not a question line"):
+        bench_answers.load_sets(["mine"])
