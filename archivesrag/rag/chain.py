@@ -37,6 +37,7 @@ from archivesrag.rag.checks import (
 )
 from archivesrag.rag.prompt import build_messages, reask_messages, refusal_reask_messages
 from archivesrag.rag.search import Hit, Searcher
+from archivesrag.reranker import Reranker
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +71,23 @@ def split_sentences(text: str, min_words: int = 4, max_chars: int = 400) -> list
     return out or [" ".join(text.split())[:max_chars]]
 
 
-def best_sentences(question: str, hits: list[Hit], embedder: Embedder) -> list[str]:
-    """The sentence of each hit that is most similar to the question (one encode call for all of them): the
-    snippet a person reads under the answer, and the extractive answer for the top hit."""
+def best_sentences(question: str, hits: list[Hit], embedder: Embedder, reranker: Reranker | None = None) -> list[str]:
+    """The sentence of each hit that best answers the question: the snippet a person reads under the answer, the
+    centre of the source's window in the prompt (:func:`focus`), and the extractive answer for the top hit.
+
+    With a reranker the cross-encoder judges the sentences (one batch for all hits), else their cosine to the
+    question (one encode call). Measured on 95 fact-bearing sources of bench/answers.py's three sets: the
+    cross-encoder's sentence holds the key fact in 56 (the embedder's: 53), and the window around it in 94 (92);
+    the two it wins back were answers the 1.5B got wrong for want of the fact in its window.
+    """
     per_hit = [split_sentences(h.chunk.text) for h in hits]
     flat = [s for sentences in per_hit for s in sentences]
     if not flat:
         return []
-    scores = embedder.encode_passages(flat) @ embedder.encode_queries([question])[0]
+    if reranker is not None:
+        scores = reranker.score(question, flat)
+    else:
+        scores = embedder.encode_passages(flat) @ embedder.encode_queries([question])[0]
     out, start = [], 0
     for sentences in per_hit:
         part = scores[start : start + len(sentences)]
@@ -173,8 +183,12 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
         # What would reach the user is judged too: a sentence that was only talk about its citations is gone.
         why = None if shown else degenerate_reason(raw, question, labels) or degenerate_reason(ready, question, labels)
         if why is None and hold and not shown and is_refusal(raw):
-            log.info("answer attempt %d refused although the reranker judged source [1] relevant (logit %.1f): %r",
-                     attempt, top_logit, raw[:80])
+            log.info(
+                "answer attempt %d refused although the reranker judged source [1] relevant (logit %.1f): %r",
+                attempt,
+                top_logit,
+                raw[:80],
+            )
             result.rejected.append(REFUSED_RELEVANT)
             if attempt == 2:
                 break
@@ -217,7 +231,7 @@ def _retrieve(question: str, searcher: Searcher, k: int, min_score: float) -> tu
     hits = searcher.search(question, k)
     if not hits or max(h.score for h in hits) < min_score:
         return Answer(question, [], iter([NO_CONTEXT]), found=False, mode="none"), []
-    snippets = best_sentences(question, hits, searcher.embedder)
+    snippets = best_sentences(question, hits, searcher.embedder, searcher.reranker)
     sources = [source_dict(n, h, s) for n, (h, s) in enumerate(zip(hits, snippets, strict=True), 1)]
     return Answer(question, hits, iter(()), sources), snippets
 
