@@ -18,9 +18,11 @@ from archivesrag.bundled import BundledGGUF, assemble, bundled_gguf_path
 from archivesrag.errors import UserError
 from archivesrag.llm import get_llm, local_server
 from archivesrag.rag import IndexStore, Searcher, answer, ingest
-from archivesrag.rag.chain import EXTRACTIVE_NOTE, EXTRACTIVE_REFUSED_NOTE, focus
+from archivesrag.rag.chain import EXTRACTIVE_NOTE, EXTRACTIVE_REFUSED_NOTE, best_sentences, focus
 from archivesrag.rag.checks import CitationChecker, complete_segments, degenerate_reason, is_refusal
 from archivesrag.rag.prompt import REASK_REFUSAL
+from archivesrag.rag.search import Hit
+from archivesrag.rag.store import Chunk
 from archivesrag.reranker import load_reranker
 
 SENATE = "How old must a Senator be?"
@@ -90,6 +92,35 @@ def test_a_marker_on_its_own_line_is_checked_against_the_sentence_before():
     assert "".join(c.fix(s) for s in segments) == "Ian Murdock founded it in 1993.\n\n[2]"
 
 
+def test_an_empty_refusal_after_an_answer_is_dropped():
+    # The 1.5B's answer, echoing the prompt's rule after it had answered right.
+    sources = ["debmake uses the 3.0 (quilt) format for a non-native package by default."]
+    c = CitationChecker("Which source format does debmake use by default?", sources)
+    segments, _ = complete_segments(
+        'It is "3.0 (quilt)". The sources do not cover this specific information. [1]', 0, True
+    )
+    assert "".join(c.fix(s) for s in segments) == 'It is "3.0 (quilt)". [1]'
+
+
+def test_a_refusal_that_names_what_is_missing_stays():
+    c = CitationChecker("Which servers host web pages?", ["people.debian.org hosts developers' own web pages."])
+    text = "people.debian.org hosts developers' pages [1]. The sources do not cover the www-master server."
+    segments, _ = complete_segments(text, 0, final=True)
+    assert "".join(c.fix(s) for s in segments) == text
+
+
+def test_a_refusal_alone_is_left_to_the_refusal_check():
+    c = CitationChecker("Which format?", ["Toy Story names"])
+    assert c.fix("The sources do not cover it.") == "The sources do not cover it."
+
+
+def test_a_file_extension_keeps_its_dot():
+    c = CitationChecker("Which extension do binary packages have?", ["Debian binary packages have a .deb extension"])
+    assert c.fix("Debian binary packages have a .deb file extension [1].") == (
+        "Debian binary packages have a .deb file extension [1]."
+    )
+
+
 def test_a_yes_no_question_may_be_answered_by_restating_it():
     question = "Does the stable release get new features?"
     assert degenerate_reason("The stable release does not get new features [1].", question, []) is None
@@ -123,6 +154,22 @@ def test_bundled_reranker_puts_the_relevant_passage_first():
     senate = next(i for i, p in enumerate(sample_passages()) if "Section 3" in p["title"])
     scores = load_reranker("bundled").score(SENATE, passages)
     assert int(scores.argmax()) == senate and scores[senate] > 0
+
+
+def test_the_snippet_is_the_sentence_the_cross_encoder_judges_to_answer(embedder):
+    # The Debian FAQ, 9.6: the heading restated as a question is the sentence most like the question to the
+    # bi-encoder; the cross-encoder picks the one that names the tool (the snippet, the prompt's window, and the
+    # extractive answer all follow it).
+    text = (
+        "9.6 I have several machines; how can I download the updates only one time? If you have more than one "
+        "Debian machine on your network, it is useful to use apt-cacher to keep all of your Debian systems "
+        "up-to-date. apt-cacher automatically builds a Debian HTTP mirror based on requests which pass through "
+        "the proxy."
+    )
+    question = "With several Debian machines on a network, what tool lets me download updates only once?"
+    hit = Hit(Chunk(text, "debian-faq.pdf", page=50), 0.7)
+    [snippet] = best_sentences(question, [hit], embedder, load_reranker("bundled"))
+    assert snippet.startswith("If you have more than one Debian machine") and "apt-cacher" in snippet
 
 
 @pytest.fixture(scope="module", params=["0.5b", "1.5b"])
@@ -192,8 +239,7 @@ def test_a_refusal_with_a_relevant_first_source_is_asked_again_and_never_shown(c
     assert "thirty" in text.lower() and result.cited == [1], text
 
 
-def test_a_second_refusal_with_a_relevant_first_source_shows_its_passage_labelled(constitution, embedder,
-                                                                                  llama_server):
+def test_a_second_refusal_with_a_relevant_first_source_shows_its_passage_labelled(constitution, embedder, llama_server):
     searcher = Searcher(IndexStore.open(constitution), embedder, rerank_model="bundled")
     with RewritingProxy(llama_server, "The sources do not cover it.") as proxy:
         result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
@@ -335,7 +381,10 @@ def test_replaying_a_file_that_is_not_a_recorded_bench_run_is_one_line(tmp_path,
         details.write_text(content)
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run(
-        [sys.executable, "bench/answers.py", "--replay", str(details)], cwd=root, capture_output=True, text=True,
+        [sys.executable, "bench/answers.py", "--replay", str(details)],
+        cwd=root,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -348,7 +397,10 @@ def test_an_unknown_question_set_is_one_line():
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run(
         [sys.executable, "bench/answers.py", "--sets", "nope", "--llms", "", "--modes", ""],
-        cwd=root, capture_output=True, text=True, timeout=120,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--sets nope: no such question set" in proc.stderr and "developers-reference" in proc.stderr

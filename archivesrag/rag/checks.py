@@ -107,6 +107,13 @@ REFUSAL_CUE = re.compile(
     r"\b(?:sources?|information|context|documents?|provided|mention(?:s|ed)?|sorry|unfortunately)\b", re.IGNORECASE
 )
 NEGATION = re.compile(r"\b(?:not|no|none|nothing|cannot)\b|n't\b", re.IGNORECASE)
+# The words of a refusal that names nothing ("The sources do not cover this specific information.").
+GENERIC_TEXT = (
+    "cover covers covered contain contains provide provided mention mentions mentioned information question "
+    "specific specifically topic details detail exact exactly particular further additional explicitly directly "
+    "answer given context document documents text passage passages sorry unfortunately"
+)
+GENERIC_WORDS = frozenset(GENERIC_TEXT.split())
 
 
 def _first_sentence(text: str) -> tuple[str, bool]:
@@ -127,6 +134,22 @@ def is_refusal(text: str) -> bool:
     """
     first, _ = _first_sentence(text)
     return not MARKER.search(first) and bool(REFUSAL_CUE.search(first) and NEGATION.search(first))
+
+
+def is_empty_refusal(sentence: str, question: str) -> bool:
+    """A refusal that names nothing the question did not ("The sources do not cover it."): after a sentence that
+    answered, it only contradicts that answer. The 1.5B appends one, echoing the prompt's rule, to 4 of its 71
+    answers in bench/answers.py, 3 of them right. A refusal that names what is missing ("The sources do not cover
+    the www-master server.") says something and stays.
+
+    Example:
+        >>> is_empty_refusal("The sources do not cover this specific information.", "Which format?")
+        True
+        >>> is_empty_refusal("The sources do not cover the www-master server.", "Which server?")
+        False
+    """
+    body = MARKER.sub("", sentence)
+    return is_refusal(body) and not content_words(body) - content_words(question) - GENERIC_WORDS
 
 
 def may_be_refusal(text: str) -> bool:
@@ -170,7 +193,8 @@ class CitationChecker:
     sources that back the sentence (:func:`backing_sources`) replace its markers, highest-ranked first, as many
     as the model wrote, and a marker is dropped when no source (or no further one) backs the sentence. A marker
     alone (``[1]`` on its own line) is checked against the sentence before it; a marker past the sources given
-    is dropped. An answer that cites nothing but is backed by a source gets that source at its end.
+    is dropped. An answer that cites nothing but is backed by a source gets that source at its end. A refusal that
+    names nothing, after a sentence that answered, is dropped (:func:`is_empty_refusal`).
 
     Example:
         >>> c = CitationChecker("What is gbp?", ["sbuild builds in a chroot", "gbp is git-buildpackage"])
@@ -179,6 +203,7 @@ class CitationChecker:
     """
 
     def __init__(self, question: str, texts: list[str]) -> None:
+        self.question = question
         self.asked = content_words(question)
         self.sources = [content_words(t) for t in texts]
         self.cited: set[int] = set()
@@ -200,6 +225,8 @@ class CitationChecker:
             # "The sources [1] and [2] provide information on this.": talk about the sources, not an answer
             has_words, scores = False, self.support(self.last)
             segment = " " + "".join(f"[{n}]" for n in MARKER.findall(segment))
+        if has_words and self.last and is_empty_refusal(body, self.question):
+            return ""  # after an answer, "The sources do not cover it." only contradicts it
         if has_words:
             self.last = body
         backing = backing_sources(scores)
@@ -220,7 +247,7 @@ class CitationChecker:
         if not has_words and MARKER.search(segment):  # "[1], [2]" on its own: keep only the markers that stay
             lead = segment[: len(segment) - len(segment.lstrip())]
             return lead + "".join(f"[{n}]" for n in MARKER.findall(fixed))
-        return re.sub(r" +([.,;:])", r"\1", re.sub(r"  +", " ", fixed))
+        return re.sub(r" +([.,;:])(?=\s|$)", r"\1", re.sub(r"  +", " ", fixed))
 
     def finish(self) -> str:
         """What to append when the answer cited nothing although a source backs it."""
