@@ -130,6 +130,23 @@ def test_a_yes_no_question_may_be_answered_by_restating_it():
     assert degenerate_reason("Use -b [1].", "Which debmake option builds binary packages?", []) is None
 
 
+def test_a_call_or_an_option_is_an_answer_even_when_its_letters_are_in_the_question():
+    # An Introduction to R: the 1.5B's right answer was judged a restatement of the question ("pdf" is in it).
+    question = "Which graphics device function produces a PDF file?"
+    assert degenerate_reason("The graphics device function that produces a PDF file is `pdf()`.", question, []) is None
+    assert degenerate_reason("The graphics device function that produces a PDF file is [2].", question, []) == (
+        "nothing beyond the question"
+    )
+
+
+def test_an_option_answer_is_cited_to_the_source_that_lists_it():
+    question = "Which command-line option tells R not to save the data sets at the end of the session?"
+    sources = ["Using R interactively: save the workspace at the end", "--save --no-save Control whether data sets"]
+    c = CitationChecker(question, sources)
+    answer = "The option that tells R not to save the data sets at the end of the session is `--no-save`."
+    assert c.fix(answer) + c.finish() == answer + " [2]"
+
+
 def test_a_sentence_is_not_cut_after_an_abbreviation():
     from archivesrag.rag.chain import split_sentences
 

@@ -15,6 +15,11 @@ MARKER = re.compile(r"\[\s*(\d+)\s*\]")
 ANY_MARKERS = re.compile(r"\[[\d\s,;–-]*\]")
 OPEN_MARKER = re.compile(r"\[[\d\s,;–-]*$")  # a marker the model began but never closed: " [3"
 WORD = re.compile(r"[^\W_]+")
+# A command-line option or a call, kept whole: "--no-save", "-b", "pdf()", "is.na()". Its letters alone may be an
+# ordinary word of the question ("Which function produces a PDF file?" -> "pdf()"), and then the answer would look
+# like it adds nothing (bench/answers.py, An Introduction to R: "…is `pdf()`." was judged a restatement and left
+# without a citation).
+CODE = re.compile(r"(?<![\w-])--?[A-Za-z][\w.-]*[\w]|(?<![\w-])-[A-Za-z]\b|\b[A-Za-z_][\w.]*\(\)")
 PROMPT_ECHO = ("sources:", "question:", ANSWER_RULES[:40].lower())
 HOLD_WORDS = 4  # words of real text an answer must show before it is streamed to the user
 
@@ -28,7 +33,7 @@ def _strip_labels(text: str, labels: list[str]) -> str:
     text = OPEN_MARKER.sub(" ", ANY_MARKERS.sub(" ", text))
     for label in labels:
         text = text.replace(label, " ")
-    return re.sub(r"\(\s*[,;.\s]*\)", " ", text)
+    return re.sub(r"(?<!\w)\(\s*[,;.\s]*\)", " ", text)  # the parentheses a label left, not a call's "()"
 
 
 def degenerate_reason(text: str, question: str, labels: list[str]) -> str | None:
@@ -57,7 +62,7 @@ def degenerate_reason(text: str, question: str, labels: list[str]) -> str | None
     low = text.strip().lower()
     if any(low.startswith(p) for p in PROMPT_ECHO) or ANSWER_RULES[:40].lower() in low:
         return "an echo of the prompt"
-    if only_restates(body, question):
+    if only_restates(_strip_labels(text, labels), question):
         return "nothing beyond the question"
     return None
 
@@ -69,17 +74,27 @@ def only_restates(answer: str, question: str) -> bool:
     Example:
         >>> only_restates("The stable release does not get new features.", "Does the stable release get new features?")
         False
+        >>> only_restates("The function that produces a PDF file is `pdf()`.", "Which function produces a PDF file?")
+        False
     """
     if YES_NO.match(question):
         return False
-    new = set(WORD.findall(answer.lower())) - set(WORD.findall(question.lower()))
+    new = _words(answer) - _words(question)
     return not new - STOPWORDS - FUNCTION_WORDS
+
+
+def _words(text: str) -> set[str]:
+    """Lower-case words, and options and calls whole (:data:`CODE`)."""
+    low = text.lower()
+    return set(WORD.findall(low)) | set(CODE.findall(low))
 
 
 def clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
     """True once the start of a streamed answer can no longer turn out degenerate (then it is shown)."""
     body = _norm(_strip_labels(text, labels))
-    if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body) or only_restates(body, question):
+    if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body):
+        return False
+    if only_restates(_strip_labels(text, labels), question):
         return False
     low = text.strip().lower()
     return not any(p.startswith(low[: len(p)]) or low.startswith(p) for p in PROMPT_ECHO)
@@ -161,10 +176,16 @@ def may_be_refusal(text: str) -> bool:
 
 
 def content_words(text: str) -> set[str]:
-    """Lower-case words that carry meaning: 3+ letters or any digit, no stop words."""
-    return {
-        w for w in WORD.findall(text.lower()) if (len(w) >= 3 or any(c.isdigit() for c in w)) and w not in STOPWORDS
-    }
+    """Lower-case words that carry meaning: 3+ letters or any digit, no stop words; options and calls whole
+    (``--no-save``, ``-b``, ``pdf()``: see :data:`CODE`).
+
+    Example:
+        >>> sorted(content_words("Use the --no-save option of R"))
+        ['--no-save', 'option', 'save']
+    """
+    low = text.lower()
+    words = {w for w in WORD.findall(low) if (len(w) >= 3 or any(c.isdigit() for c in w)) and w not in STOPWORDS}
+    return words | set(CODE.findall(low))
 
 
 def backing_sources(scores: list[float]) -> list[int]:
