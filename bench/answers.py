@@ -56,6 +56,7 @@ from archivesrag.rag import IndexStore, Searcher, answer, chain, ingest  # noqa:
 from archivesrag.rag.chain import PROMPT_CHARS, extractive_answer  # noqa: E402
 from archivesrag.rag.checks import MARKER, CitationChecker, degenerate_reason  # noqa: E402
 from archivesrag.rag.ingest import load_pdf  # noqa: E402
+from archivesrag.records import RecordError, read_records  # noqa: E402
 from archivesrag.reranker import load_reranker  # noqa: E402
 
 SETS = ROOT / "bench" / "answers"
@@ -115,6 +116,17 @@ def tokens(text: str) -> str:
     return " " + " ".join(re.findall(r"[^\W_]+", text.lower())) + " "
 
 
+def parse_question(obj: dict[str, Any], where: str) -> Question:
+    """One line of a question set; anything else is a :class:`RecordError` naming ``file:line``."""
+    try:
+        return Question(**obj)
+    except TypeError:
+        raise RecordError(
+            f"{where}: not a question line; each line is a JSON object with question, answer "
+            "(a list of spellings), source, pages and evidence"
+        ) from None
+
+
 def load_sets(names: list[str]) -> list[Question]:
     """The questions of the named sets (``bench/answers/NAME.jsonl``); an unknown set or a bad line is one
     :class:`UserError` naming the set, or ``file:line``, and what is expected."""
@@ -124,14 +136,7 @@ def load_sets(names: list[str]) -> list[Question]:
         if not path.is_file():
             known = ", ".join(sorted(p.stem for p in SETS.glob("*.jsonl")))
             raise UserError(f"--sets {name}: no such question set in {SETS}; choose from {known}")
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            try:
-                questions.append(Question(**json.loads(line)))
-            except (ValueError, TypeError):
-                raise UserError(
-                    f"{path}:{number}: not a question line; each line is a JSON object with question, answer "
-                    "(a list of spellings), source, pages and evidence"
-                ) from None
+        questions += read_records(path, parse_question)
     return questions
 
 

@@ -423,13 +423,20 @@ def test_an_unknown_question_set_is_one_line():
     assert "--sets nope: no such question set" in proc.stderr and "developers-reference" in proc.stderr
 
 
-@pytest.mark.parametrize("line", ["not json", '{"question": "Who?"}', "[1, 2]"])
-def test_a_bad_line_in_a_question_set_names_file_and_line(tmp_path, monkeypatch, line):
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("not json", "not valid JSON"),
+        ('{"question": "Who?"}', "not a question line"),
+        ("[1, 2]", "expected a JSON object"),
+    ],
+)
+def test_a_bad_line_in_a_question_set_names_file_and_line(tmp_path, monkeypatch, line, why):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     import answers as bench_answers
 
     good = {"question": "Who?", "answer": ["Ian"], "source": "a.pdf", "pages": [1], "evidence": "Ian"}
     (tmp_path / "mine.jsonl").write_text(json.dumps(good) + "\n" + line + "\n")
     monkeypatch.setattr(bench_answers, "SETS", tmp_path)
-    with pytest.raises(UserError, match=r"mine\.jsonl:2: not a question line"):
+    with pytest.raises(UserError, match=rf"mine\.jsonl:2: {why}"):
         bench_answers.load_sets(["mine"])
