@@ -151,20 +151,20 @@ def is_refusal(text: str) -> bool:
     return not MARKER.search(first) and bool(REFUSAL_CUE.search(first) and NEGATION.search(first))
 
 
-def is_empty_refusal(sentence: str, question: str) -> bool:
+def is_empty_refusal(sentence: str, asked: set[str]) -> bool:
     """A refusal that names nothing the question did not ("The sources do not cover it."): after a sentence that
     answered, it only contradicts that answer. The 1.5B appends one, echoing the prompt's rule, to 4 of its 71
     answers in bench/answers.py, 3 of them right. A refusal that names what is missing ("The sources do not cover
     the www-master server.") says something and stays.
 
     Example:
-        >>> is_empty_refusal("The sources do not cover this specific information.", "Which format?")
+        >>> is_empty_refusal("The sources do not cover this specific information.", content_words("Which format?"))
         True
-        >>> is_empty_refusal("The sources do not cover the www-master server.", "Which server?")
+        >>> is_empty_refusal("The sources do not cover the www-master server.", content_words("Which server?"))
         False
     """
     body = MARKER.sub("", sentence)
-    return is_refusal(body) and not content_words(body) - content_words(question) - GENERIC_WORDS
+    return is_refusal(body) and not content_words(body) - asked - GENERIC_WORDS
 
 
 def may_be_refusal(text: str) -> bool:
@@ -224,7 +224,6 @@ class CitationChecker:
     """
 
     def __init__(self, question: str, texts: list[str]) -> None:
-        self.question = question
         self.asked = content_words(question)
         self.sources = [content_words(t) for t in texts]
         self.cited: set[int] = set()
@@ -246,7 +245,7 @@ class CitationChecker:
             # "The sources [1] and [2] provide information on this.": talk about the sources, not an answer
             has_words, scores = False, self.support(self.last)
             segment = " " + "".join(f"[{n}]" for n in MARKER.findall(segment))
-        if has_words and self.last and is_empty_refusal(body, self.question):
+        if has_words and self.last and is_empty_refusal(body, self.asked):
             return ""  # after an answer, "The sources do not cover it." only contradicts it
         if has_words:
             self.last = body
