@@ -48,6 +48,16 @@ def outlined_pdf(path: Path, chapters: dict[str, dict[str, str]], title: str = "
     return path
 
 
+def html_pdf(path: Path, html: str, title: str = "Footnoted") -> Path:
+    """One page typeset by fpdf2 from simple HTML: ``<sup>`` sets a smaller, raised run as LaTeX and office tools
+    set footnote marks and exponents."""
+    pdf = _pdf(title)
+    pdf.add_page()
+    pdf.write_html(html)
+    pdf.output(str(path))
+    return path
+
+
 def two_column_pdf(path: Path, texts: list[str]) -> Path:
     pdf = _pdf("Two columns")
     pdf.add_page()

@@ -15,12 +15,22 @@ from pathlib import Path
 import psutil
 import pytest
 from corpus import stdlib_pairs, stdlib_paragraphs
-from pdfs import encrypted_pdf, malformed_pdf, outlined_pdf, sample_passages, scanned_pdf, text_pdf, two_column_pdf
+from pdfs import (
+    encrypted_pdf,
+    html_pdf,
+    malformed_pdf,
+    outlined_pdf,
+    sample_passages,
+    scanned_pdf,
+    text_pdf,
+    two_column_pdf,
+)
 
 from archivesrag.errors import UserError
 from archivesrag.llm import get_llm
 from archivesrag.rag import ArchivesRetriever, IndexStore, Searcher, answer, ingest
 from archivesrag.rag.chain import NO_CONTEXT
+from archivesrag.rag.pdftext import page_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SENATE = "How old must a Senator be, and for how many years is a Senator chosen?"
@@ -150,6 +160,34 @@ def test_a_question_worded_like_a_heading_finds_the_end_of_its_long_section(tmp_
     assert "tax" not in last.text
     hits = Searcher(IndexStore.open(tmp_path / "idx"), embedder, hybrid=True).search("how long are tax records kept", 2)
     assert last.id in [h.chunk.id for h in hits]
+
+
+def test_footnote_marks_leave_words_whole_and_exponents_are_marked(tmp_path, embedder):
+    html = (
+        "<p>On exit the workspace is saved in a file called .RData<sup>5</sup> in the current directory.</p>"
+        "<p>The field covers x<sup>2</sup> + 3 square metres, about 10<sup>6</sup> in all.</p>"
+        "<p><sup>5</sup> The leading dot hides the file.</p>"
+    )
+    ingest([html_pdf(tmp_path / "r.pdf", html)], tmp_path / "idx", embedder, show_progress=False)
+    store = IndexStore.open(tmp_path / "idx")
+    text = " ".join(" ".join(c.text for c in store.get(store.all_texts()[0])).split())
+    assert "called .RData in the current directory" in text  # was ".RData5in": neither word was a word
+    assert "x^2 + 3 square metres, about 10^6 in all" in text  # was "x2 + 3" and "106"
+    assert "5 The leading dot hides the file." in text  # the footnote itself keeps its number
+
+
+def test_a_real_manuals_footnote_marks_are_dropped_and_its_numbers_kept():
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(ROOT / "bench" / "answers" / "docs" / "R-intro.pdf")
+    try:
+        page11, page12 = (" ".join(page_text(doc[i].get_textpage()).split()) for i in (10, 11))
+    finally:
+        doc.close()
+    assert "all alphanumeric symbols are allowed (and in some countries" in page11
+    assert "the console are limited to about 4095 bytes" in page11
+    assert "a file called .RData in the current directory" in page12
+    assert "5 The leading “dot” in this file name makes it invisible" in page12
 
 
 def test_running_headers_and_page_numbers_are_not_indexed_as_text(tmp_path, embedder):

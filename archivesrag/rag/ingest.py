@@ -1,6 +1,6 @@
 """Ingest documents into an index: load, chunk, embed, store; incremental and one file at a time.
 
-Formats: PDF (pypdf, one record per page so citations can name the page), passages JSONL from scrape.py (url and
+Formats: PDF (pypdfium2, one record per page so citations can name the page), passages JSONL from scrape.py (url and
 title kept), ``.txt``/``.md``, ``.html``/``.htm``. Chunks come from LangChain's RecursiveCharacterTextSplitter.
 
 Incremental: a file whose bytes are unchanged since the last ingest is skipped; a changed file replaces its old
@@ -31,6 +31,7 @@ from typing import Any
 from archivesrag.embedder import Embedder
 from archivesrag.errors import UserError
 from archivesrag.rag.ocr import OCR_MODES
+from archivesrag.rag.pdftext import page_text
 from archivesrag.rag.store import Chunk, IndexStore
 from archivesrag.records import RecordError, file_sha256, line_number, parse_passage, read_records, text_hash
 from archivesrag.workers import spawn_pool
@@ -232,7 +233,8 @@ def strip_running_lines(pages: list[str]) -> list[str]:
 def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
     """Sections per page, cut where a bookmarked heading starts (each with its heading path, see
     :func:`pdf_outline`), from the text layer (pypdfium2: keeps the spaces that pypdf loses in LaTeX PDFs, and
-    13x faster here), or by OCR for a page without one (``ocr``: auto / off / force; see :mod:`.ocr`).
+    13x faster here; footnote marks and exponents set apart from the words, see :mod:`.pdftext`), or by OCR for a
+    page without one (``ocr``: auto / off / force; see :mod:`.ocr`).
 
     OCR shows a progress bar per page; a page that cannot be rendered or read is one warning, not a failure.
     """
@@ -247,10 +249,7 @@ def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
         for i in range(len(doc)):
             page = doc[i]
             try:
-                text = page.get_textpage().get_text_bounded().replace("\r\n", "\n")
-                # PDFium marks a word hyphenated across a line break with \x02 and joins the lines ("in\x02formation"):
-                # the word is "information" for BM25, the reader and the LLM alike
-                text = text.replace("\x02", "").replace("\xad", "")
+                text = page_text(page.get_textpage())
             except Exception:  # a damaged content stream: no text layer on this page
                 text = ""
             texts.append(text)
