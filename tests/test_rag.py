@@ -165,14 +165,14 @@ def test_a_question_worded_like_a_heading_finds_the_end_of_its_long_section(tmp_
 def test_footnote_marks_leave_words_whole_and_exponents_are_marked(tmp_path, embedder):
     html = (
         "<p>On exit the workspace is saved in a file called .RData<sup>5</sup> in the current directory.</p>"
-        "<p>The field covers x<sup>2</sup> + 3 square metres, about 10<sup>6</sup> in all.</p>"
+        "<p>The field covers x<sup>2</sup> + 3 square metres, about 10<sup>6</sup></p><p>in all.</p>"
         "<p><sup>5</sup> The leading dot hides the file.</p>"
     )
     ingest([html_pdf(tmp_path / "r.pdf", html)], tmp_path / "idx", embedder, show_progress=False)
     store = IndexStore.open(tmp_path / "idx")
     text = " ".join(" ".join(c.text for c in store.get(store.all_texts()[0])).split())
     assert "called .RData in the current directory" in text  # was ".RData5in": neither word was a word
-    assert "x^2 + 3 square metres, about 10^6 in all" in text  # was "x2 + 3" and "106"
+    assert "x^2 + 3 square metres, about 10^6 in all" in text  # was "x2 + 3" and "106"; a line end stays a gap
     assert "5 The leading dot hides the file." in text  # the footnote itself keeps its number
 
 

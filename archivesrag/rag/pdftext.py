@@ -117,14 +117,19 @@ def _is_raised(textpage: Any, ref_index: int, index: int) -> bool:
 
 def _render(textpage: Any, text: str, start: int, digits_start: int, digits_end: int, after: str | None) -> str:
     """A raised run after a lone letter or a number is an exponent (``x^2``, ``10^6``); after a word or
-    punctuation it is a footnote mark, dropped, with the space or line end the words around it need."""
+    punctuation it is a footnote mark, dropped. Either way followed by what the words around it need."""
+    gap = _gap(textpage, text, start - 1, digits_end + len(after)) if after else ""
     if EXPONENT_BASE.search(text[max(0, start - 3) : start]):
-        return "^" + text[digits_start:digits_end]
-    end = digits_end + len(after or "")
-    if not after or end == len(text):
+        return "^" + text[digits_start:digits_end] + gap
+    return gap
+
+
+def _gap(textpage: Any, text: str, ref_index: int, end: int) -> str:
+    """What stands for the line break PDFium put after a raised run: a line end where the text goes on below, a
+    space where it goes on along the same line (PDFium broke it for the raise alone), nothing before punctuation."""
+    if end == len(text):
         return ""
-    ref, nxt = _Glyph.at(textpage, start - 1), _Glyph.at(textpage, end)
+    ref, nxt = _Glyph.at(textpage, ref_index), _Glyph.at(textpage, end)
     if abs(nxt.bottom - ref.bottom) > SAME_LINE * ref.size or nxt.left < ref.right:
-        return "\n"  # a line end after the mark
-    # PDFium broke the line for the raise alone: the words around the mark still need their space
+        return "\n"
     return "" if text[end] in ",.;:!?)]" or text[end].isspace() else " "
