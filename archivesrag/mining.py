@@ -244,9 +244,10 @@ def positive_vectors(
     return vecs
 
 
-def teacher_scores(examples: list[TrainingExample], teacher: str, batch_size: int = 32) -> None:
+def teacher_scores(examples: list[TrainingExample], teacher: str, batch_size: int | None = None) -> None:
     """Score every (query, positive) and (query, negative) pair with a cross-encoder, in place: GPL's
-    pseudo-labels, FlagEmbedding's ``pos_scores``/``neg_scores`` keys, aligned with ``positive``/``negative``."""
+    pseudo-labels, FlagEmbedding's ``pos_scores``/``neg_scores`` keys, aligned with ``positive``/``negative``.
+    ``batch_size`` None: the model's own (one pair per run for an ONNX model, see :mod:`archivesrag.reranker`)."""
     from tqdm import tqdm
 
     from archivesrag.reranker import load_reranker

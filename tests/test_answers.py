@@ -173,6 +173,17 @@ def test_bundled_reranker_puts_the_relevant_passage_first():
     assert int(scores.argmax()) == senate and scores[senate] > 0
 
 
+def test_a_passages_rerank_score_does_not_depend_on_what_else_is_scored():
+    # the INT8 model quantises a batch's activations with one scale: batched, the Senate page's score moved with
+    # its neighbours, and near-tied sources swapped when an unrelated page of the index changed
+    passages = [p["text"] for p in sample_passages()]
+    reranker = load_reranker("bundled")
+    alone = reranker.score(SENATE, passages[:1])
+    among_all = reranker.score(SENATE, passages)
+    among_short = reranker.score(SENATE, [passages[0], "Libtasn1 parses ASN.1."])
+    assert alone[0] == among_all[0] == among_short[0]
+
+
 def test_the_snippet_is_the_sentence_the_cross_encoder_judges_to_answer(embedder):
     # The Debian FAQ, 9.6: the heading restated as a question is the sentence most like the question to the
     # bi-encoder; the cross-encoder picks the one that names the tool (the snippet, the prompt's window, and the

@@ -215,8 +215,8 @@ def test_teacher_scores_are_the_cross_encoders_and_line_up_with_the_passages(emb
         assert len(ex.pos_scores) == len(ex.positive) and len(ex.neg_scores) == len(ex.negative) == 3
         got += [*ex.pos_scores, *ex.neg_scores]
         want += teacher.score(ex.query, [*ex.positive, *ex.negative]).tolist()
-    # INT8 dynamic quantisation makes a score depend a little on its batch (up to ~0.7 logits on a +-10 scale)
-    assert np.allclose(got, want, atol=1.0) and np.corrcoef(got, want)[0, 1] > 0.99
+    # one pair per run: the same score whatever else was scored with it (rounded to 4 places in the file)
+    assert np.allclose(got, want, atol=1e-3)
     # the teacher prefers the positive (the passage the query was written from) for most queries
     assert np.mean([ex.pos_scores[0] > max(ex.neg_scores) for ex in examples]) > 0.6
 
