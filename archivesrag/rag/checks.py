@@ -53,7 +53,8 @@ def degenerate_reason(text: str, question: str, labels: list[str]) -> str | None
     """
     if not text.strip():
         return "empty"
-    body = _norm(_strip_labels(text, labels))
+    stripped = _strip_labels(text, labels)
+    body = _norm(stripped)
     if not body:
         return "only citation markers"
     q = _norm(question)
@@ -62,7 +63,7 @@ def degenerate_reason(text: str, question: str, labels: list[str]) -> str | None
     low = text.strip().lower()
     if any(low.startswith(p) for p in PROMPT_ECHO) or ANSWER_RULES[:40].lower() in low:
         return "an echo of the prompt"
-    if only_restates(_strip_labels(text, labels), question):
+    if only_restates(stripped, question):  # un-normalised: "pdf()" and "--no-save" keep their marks
         return "nothing beyond the question"
     return None
 
@@ -91,10 +92,9 @@ def _words(text: str) -> set[str]:
 
 def clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
     """True once the start of a streamed answer can no longer turn out degenerate (then it is shown)."""
-    body = _norm(_strip_labels(text, labels))
-    if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body):
-        return False
-    if only_restates(_strip_labels(text, labels), question):
+    stripped = _strip_labels(text, labels)
+    body = _norm(stripped)
+    if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body) or only_restates(stripped, question):
         return False
     low = text.strip().lower()
     return not any(p.startswith(low[: len(p)]) or low.startswith(p) for p in PROMPT_ECHO)
