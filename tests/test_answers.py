@@ -18,8 +18,14 @@ from archivesrag.bundled import BundledGGUF, assemble, bundled_gguf_path
 from archivesrag.errors import UserError
 from archivesrag.llm import get_llm, local_server
 from archivesrag.rag import IndexStore, Searcher, answer, ingest
-from archivesrag.rag.chain import EXTRACTIVE_NOTE, EXTRACTIVE_REFUSED_NOTE, best_sentences, focus
-from archivesrag.rag.checks import CitationChecker, complete_segments, degenerate_reason, is_refusal
+from archivesrag.rag.chain import EXTRACTIVE_NOTE, EXTRACTIVE_REFUSED_NOTE, best_sentences, focus, split_sentences
+from archivesrag.rag.checks import (
+    CitationChecker,
+    complete_segments,
+    copied_source,
+    degenerate_reason,
+    is_refusal,
+)
 from archivesrag.rag.prompt import REASK_REFUSAL
 from archivesrag.rag.search import Hit
 from archivesrag.rag.store import Chunk
@@ -196,7 +202,8 @@ def test_the_snippet_is_the_sentence_the_cross_encoder_judges_to_answer(embedder
     )
     question = "With several Debian machines on a network, what tool lets me download updates only once?"
     hit = Hit(Chunk(text, "debian-faq.pdf", page=50), 0.7)
-    [snippet] = best_sentences(question, [hit], embedder, load_reranker("bundled"))
+    [best] = best_sentences(question, [hit], embedder, load_reranker("bundled"))
+    snippet = best.text
     assert snippet.startswith("If you have more than one Debian machine") and "apt-cacher" in snippet
 
 
@@ -263,7 +270,8 @@ def test_a_refusal_with_a_relevant_first_source_is_asked_again_and_never_shown(c
     assert result.rejected[0] == "a refusal with a relevant source [1]"
     # what the user reads is the second try, or (when that was no answer either) the extractive answer
     text = "".join(pieces)
-    assert not any("do not cover" in p for p in pieces) and not is_refusal(text), text
+    answer_text = [p.split("\n\n(Extractive answer:")[0] for p in pieces]  # the label may say what the LLM did
+    assert not any("do not cover" in p for p in answer_text) and not is_refusal(text), text
     assert "thirty" in text.lower() and result.cited == [1], text
 
 
@@ -276,6 +284,74 @@ def test_a_second_refusal_with_a_relevant_first_source_shows_its_passage_labelle
     assert result.mode == "extractive" and result.cited == [1] and "do not cover" not in text.split("\n")[0]
     assert text.startswith(result.sources[0]["snippet"]) and EXTRACTIVE_REFUSED_NOTE in text, text
     assert "thirty" in text.lower()
+
+
+VOTE_SOURCES = [  # the Debian Developer's Reference, 3.1 (GPL-2+), as the 1.5B saw it in bench/answers.py
+    "Each proposal is first discussed on the debian-vote@lists.debian.org mailing list and it requires several "
+    "endorsements before the project secretary starts the voting procedure.",
+    "The list of all proposals (past and current) is available on the Debian Voting Information page, along with "
+    "information on how to make, second and vote on proposals. 3.2. Administrative Duties 11",
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "source"),
+    [
+        # pasted from [2], markers and line breaks aside
+        ("The list of all proposals (past and current) is available on the\nDebian Voting Information page [2].", 2),
+        ("Each proposal is first discussed on the debian-vote@lists.debian.org mailing list [1].", 1),
+        ("Proposals are first discussed on the debian-vote@lists.debian.org mailing list [1].", None),  # own words
+        ("The list of all proposals [2].", None),  # too short to tell
+    ],
+)
+def test_an_answer_pasted_word_for_word_is_traced_to_its_source(text, source):
+    assert copied_source(text, VOTE_SOURCES) == source
+
+
+def _senate_hits(constitution, embedder):
+    searcher = Searcher(IndexStore.open(constitution), embedder, rerank_model="bundled")
+    hits = searcher.search(SENATE, 3)
+    assert hits[0].chunk.page == 2 and hits[0].rerank_score > 0 and hits[1].chunk.page != 2
+    return searcher, hits
+
+
+def test_an_answer_pasted_from_a_lower_source_is_asked_again_with_source_1s_sentence(
+    constitution, embedder, llama_server
+):
+    # the 1.5B's wrong answers in bench/answers.py: another office's age rule, pasted from source [2]
+    searcher, hits = _senate_hits(constitution, embedder)
+    pasted = split_sentences(hits[1].chunk.text)[-1]
+    with RewritingProxy(llama_server, f"{pasted} [2]", times=1) as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        pieces = list(result.stream)
+    assert len(proxy.requests) == 2 and result.rejected[0] == "a copy of source [2] where source [1] answers better"
+    hint = REASK_REFUSAL.format(sentence=result.sources[0]["snippet"])
+    assert proxy.requests[1]["messages"][-1]["content"].endswith(f"{hint}\n\nQuestion: {SENATE}")
+    # what the user reads is the second try, or (when that was no answer either) source [1]'s passage
+    text = "".join(pieces)
+    assert not any(pasted[:40] in p for p in pieces), text  # never shown, not even in part
+    assert "thirty" in text.lower() and "five" not in text.lower() and result.cited == [1], text
+
+
+def test_a_second_paste_from_a_lower_source_shows_source_1s_passage_labelled(constitution, embedder, llama_server):
+    searcher, hits = _senate_hits(constitution, embedder)
+    pasted = split_sentences(hits[1].chunk.text)[-1]
+    with RewritingProxy(llama_server, f"{pasted} [2]") as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        text = "".join(result.stream)
+    assert len(proxy.requests) == 2 and result.mode == "extractive" and result.cited == [1]
+    assert text.startswith(result.sources[0]["snippet"]) and pasted not in text
+    assert "The LLM twice repeated a passage of a source that answers less well" in text, text
+
+
+def test_an_answer_pasted_from_source_1_is_shown_as_it_is(constitution, embedder, llama_server):
+    searcher, hits = _senate_hits(constitution, embedder)
+    pasted = split_sentences(hits[0].chunk.text)[-1]  # "No Person shall be a Senator who ... thirty Years ..."
+    with RewritingProxy(llama_server, f"{pasted} [1]") as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        text = "".join(result.stream)
+    assert len(proxy.requests) == 1 and result.mode == "llm" and not result.rejected
+    assert text == f"{pasted} [1]"
 
 
 def test_a_refusal_stands_when_the_reranker_finds_nothing_relevant(constitution, embedder, llama_server):

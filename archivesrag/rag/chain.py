@@ -28,9 +28,11 @@ import numpy as np
 from archivesrag.embedder import Embedder
 from archivesrag.llm import LLM
 from archivesrag.rag.checks import (
+    COPY_WORDS,
     CitationChecker,
     clearly_an_answer,
     complete_segments,
+    copied_source,
     degenerate_reason,
     is_refusal,
     may_be_refusal,
@@ -71,11 +73,22 @@ def split_sentences(text: str, min_words: int = 4, max_chars: int = 400) -> list
     return out or [" ".join(text.split())[:max_chars]]
 
 
-def best_sentences(question: str, hits: list[Hit], embedder: Embedder, reranker: Reranker | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Sentence:
+    """A source's sentence that best answers the question, and its score (the cross-encoder's logit, else the
+    cosine): the scores of one call can be compared across sources."""
+
+    text: str
+    score: float
+
+
+def best_sentences(
+    question: str, hits: list[Hit], embedder: Embedder, reranker: Reranker | None = None
+) -> list[Sentence]:
     """The sentence of each hit that best answers the question: the snippet a person reads under the answer, the
     centre of the source's window in the prompt (:func:`focus`), and the extractive answer for the top hit.
 
-    With a reranker the cross-encoder judges the sentences (one batch for all hits), else their cosine to the
+    With a reranker the cross-encoder judges the sentences (one call for all hits), else their cosine to the
     question (one encode call). Measured on 95 fact-bearing sources of bench/answers.py's three sets: the
     cross-encoder's sentence holds the key fact in 56 (the embedder's: 53), and the window around it in 94 (92);
     the two it wins back were answers the 1.5B got wrong for want of the fact in its window.
@@ -91,7 +104,8 @@ def best_sentences(question: str, hits: list[Hit], embedder: Embedder, reranker:
     out, start = [], 0
     for sentences in per_hit:
         part = scores[start : start + len(sentences)]
-        out.append(sentences[int(np.argmax(part))])
+        best = int(np.argmax(part))
+        out.append(Sentence(sentences[best], float(part[best])))
         start += len(sentences)
     return out
 
@@ -120,10 +134,40 @@ EXTRACTIVE_NOTE = (
     "(Extractive answer: the passage of source [1] that best matches the question; the LLM gave no usable answer.)"
 )
 REFUSED_RELEVANT = "a refusal with a relevant source [1]"  # why a refusal was held back (Answer.rejected)
+COPIED_LOWER = "a copy of source [{n}] where source [1] answers better"  # why a pasted passage was held back
 EXTRACTIVE_REFUSED_NOTE = (
     "(Extractive answer: the passage of source [1] that best matches the question. The LLM said twice that the "
     "sources do not cover it; the reranker judged this source relevant.)"
 )
+EXTRACTIVE_HELD_NOTE = (
+    "(Extractive answer: the passage of source [1] that best matches the question. The LLM {what}; the reranker "
+    "judged this source relevant.)"
+)
+
+
+def _what_it_did(why: str) -> str:
+    """One attempt's fault, as the extractive answer's label tells it."""
+    if why == REFUSED_RELEVANT:
+        return "said the sources do not cover it"
+    if why.startswith(COPIED_LOWER[:16]):
+        return "repeated a passage of a source that answers less well"
+    return "gave no usable answer"
+
+
+def _fallback_note(rejected: list[str]) -> str:
+    """The label of the extractive answer, saying what the model did: the reader should know why the LLM's words
+    were not shown (a refusal or a pasted passage held back because the reranker vouched for source [1]).
+
+    Example:
+        >>> _fallback_note([COPIED_LOWER.format(n=2), REFUSED_RELEVANT]).split("The LLM ")[1].split(";")[0]
+        'repeated a passage of a source that answers less well, then said the sources do not cover it'
+    """
+    if rejected[-1] == REFUSED_RELEVANT and all(why == REFUSED_RELEVANT for why in rejected):
+        return EXTRACTIVE_REFUSED_NOTE
+    if not any(why == REFUSED_RELEVANT or why.startswith(COPIED_LOWER[:16]) for why in rejected):
+        return EXTRACTIVE_NOTE
+    first, second = (_what_it_did(why) for why in rejected[-2:])
+    return EXTRACTIVE_HELD_NOTE.format(what=f"twice {first}" if first == second else f"{first}, then {second}")
 
 
 # ---------------------------------------------------------------- answering
@@ -149,32 +193,45 @@ class Answer:
     cited: list[int] = field(default_factory=list)  # the source numbers the final text cites
 
 
-def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, prompt_chars: int) -> Iterator[str]:
+def _copied_lower(text: str, texts: list[str], best: list[Sentence]) -> int | None:
+    """The source below [1] that ``text`` pastes word for word when source [1]'s best sentence scores higher than
+    that source's: the model answered from the wrong passage (see :func:`~archivesrag.rag.checks.copied_source`)."""
+    n = copied_source(text, texts)
+    return n if n is not None and n > 1 and best[0].score > best[n - 1].score else None
+
+
+def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, prompt_chars: int) -> Iterator[str]:
     """Stream the model's answer, sentence by sentence with checked citations (:class:`CitationChecker`), and
     show nothing until it is clearly an answer; on a degenerate answer ask once more, then fall back to the
     extractive answer.
 
     When the reranker judged source [1] relevant, a refusal ("the sources do not cover it") is held back and asked
-    once more: small models refuse with the answer in front of them. A second refusal, or a second try that is no
-    answer at all, falls back to the extractive answer, as above (the reranker vouches for its source), labelled
-    with what the model said.
+    once more: small models refuse with the answer in front of them. So is an answer that pastes a lower source's
+    passage word for word while source [1]'s best sentence scores higher (:func:`_copied_lower`). The second try's
+    prompt quotes source [1]'s best sentence. A second refusal or paste, or a second try that is no answer at all,
+    falls back to the extractive answer, as above (the reranker vouches for its source), labelled with what the
+    model said.
     """
     question, hits = result.question, result.hits
     labels = [h.chunk.label() for h in hits]
-    texts = [focus(h.chunk.text, s, prompt_chars) for h, s in zip(hits, snippets, strict=True)]
+    snippet = best[0].text
+    texts = [focus(h.chunk.text, s.text, prompt_chars) for h, s in zip(hits, best, strict=True)]
     messages = build_messages(question, hits, texts)
     top_logit = hits[0].rerank_score
     for attempt in (1, 2):
         result.attempts = attempt
         hold = top_logit is not None and top_logit > RELEVANT_LOGIT
         checker = CitationChecker(question, texts)
-        raw, done, ready, shown = "", 0, "", False
+        raw, done, ready, shown, copy_of = "", 0, "", False, None
         for piece in llm.stream(messages, temperature=0, max_tokens=max_tokens):
             raw += piece
             segments, done = complete_segments(raw, done, final=False)
             ready += "".join(checker.fix(seg) for seg in segments)
-            if not shown and ready and clearly_an_answer(raw, question, labels):
-                shown = not (hold and may_be_refusal(raw))
+            if not shown and copy_of is None and ready and clearly_an_answer(raw, question, labels):
+                if hold and len(ready.split()) < COPY_WORDS:
+                    continue  # too short yet to tell a paste from an answer
+                copy_of = _copied_lower(ready, texts, best) if hold else None
+                shown = copy_of is None and not (hold and may_be_refusal(raw))
             if shown and ready:
                 yield ready
                 ready = ""
@@ -182,6 +239,20 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
         ready += "".join(checker.fix(seg) for seg in segments)
         # What would reach the user is judged too: a sentence that was only talk about its citations is gone.
         why = None if shown else degenerate_reason(raw, question, labels) or degenerate_reason(ready, question, labels)
+        if why is None and copy_of is not None:
+            log.info(
+                "answer attempt %d pasted source [%d] (its best sentence %.1f) where source [1]'s scores %.1f: %r",
+                attempt,
+                copy_of,
+                best[copy_of - 1].score,
+                best[0].score,
+                raw[:80],
+            )
+            result.rejected.append(COPIED_LOWER.format(n=copy_of))
+            if attempt == 2:
+                break
+            messages = refusal_reask_messages(question, hits, snippet, texts)
+            continue
         if why is None and hold and not shown and is_refusal(raw):
             log.info(
                 "answer attempt %d refused although the reranker judged source [1] relevant (logit %.1f): %r",
@@ -192,7 +263,7 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
             result.rejected.append(REFUSED_RELEVANT)
             if attempt == 2:
                 break
-            messages = refusal_reask_messages(question, hits, snippets[0], texts)
+            messages = refusal_reask_messages(question, hits, snippet, texts)
             continue
         if why is None:
             yield ready.rstrip() + checker.finish()
@@ -202,8 +273,7 @@ def _guarded(result: Answer, llm: LLM, snippets: list[str], max_tokens: int, pro
         result.rejected.append(why)
         messages = reask_messages(question, hits, raw, texts)
     result.mode, result.cited = "extractive", [1]
-    refused = result.rejected[-1] == REFUSED_RELEVANT
-    yield f"{snippets[0]} [1]\n\n{EXTRACTIVE_REFUSED_NOTE if refused else EXTRACTIVE_NOTE}"
+    yield f"{snippet} [1]\n\n{_fallback_note(result.rejected)}"
 
 
 def source_dict(n: int, hit: Hit, snippet: str) -> dict[str, Any]:
@@ -225,15 +295,15 @@ def source_dict(n: int, hit: Hit, snippet: str) -> dict[str, Any]:
     }
 
 
-def _retrieve(question: str, searcher: Searcher, k: int, min_score: float) -> tuple[Answer, list[str]]:
+def _retrieve(question: str, searcher: Searcher, k: int, min_score: float) -> tuple[Answer, list[Sentence]]:
     """The sources for ``question`` and each one's best sentence, as an :class:`Answer` still without its text;
     below ``min_score`` an answer that says nothing relevant was found."""
     hits = searcher.search(question, k)
     if not hits or max(h.score for h in hits) < min_score:
         return Answer(question, [], iter([NO_CONTEXT]), found=False, mode="none"), []
-    snippets = best_sentences(question, hits, searcher.embedder, searcher.reranker)
-    sources = [source_dict(n, h, s) for n, (h, s) in enumerate(zip(hits, snippets, strict=True), 1)]
-    return Answer(question, hits, iter(()), sources), snippets
+    best = best_sentences(question, hits, searcher.embedder, searcher.reranker)
+    sources = [source_dict(n, h, s.text) for n, (h, s) in enumerate(zip(hits, best, strict=True), 1)]
+    return Answer(question, hits, iter(()), sources), best
 
 
 def answer(
@@ -250,15 +320,15 @@ def answer(
     Each source reaches the prompt as its best-matching ``prompt_chars`` (:func:`focus`). Below ``min_score`` no
     LLM call is made at all and the answer says plainly that nothing relevant was found.
     """
-    result, snippets = _retrieve(question, searcher, k, min_score)
+    result, best = _retrieve(question, searcher, k, min_score)
     if result.found:
-        result.stream = _guarded(result, llm, snippets, max_tokens, prompt_chars)
+        result.stream = _guarded(result, llm, best, max_tokens, prompt_chars)
     return result
 
 
 def extractive_answer(question: str, searcher: Searcher, k: int = 3, min_score: float = 0.25) -> Answer:
     """The no-LLM baseline: the best-matching sentence of the top source, cited (bench/answers.py compares it)."""
-    result, snippets = _retrieve(question, searcher, k, min_score)
+    result, best = _retrieve(question, searcher, k, min_score)
     if result.found:
-        result.stream, result.mode, result.cited = iter([f"{snippets[0]} [1]"]), "extractive", [1]
+        result.stream, result.mode, result.cited = iter([f"{best[0].text} [1]"]), "extractive", [1]
     return result

@@ -288,3 +288,31 @@ def complete_segments(text: str, start: int, final: bool) -> tuple[list[str], in
         out.append(text[start:])
         start = len(text)
     return out, start
+
+
+COPY_WORDS = 8  # words an answer must have before it can be told to be a copy (a short one matches by chance)
+
+
+def copied_source(text: str, texts: list[str]) -> int | None:
+    """The first source (1-based) that holds every sentence of ``text`` word for word, markers aside; None when
+    none does, or ``text`` is under :data:`COPY_WORDS` words.
+
+    Why: asked "On which mailing list is a proposal for a vote first discussed?", the 1.5B pasted source [2]'s
+    sentence about the Voting Information page while source [1] named debian-vote. In bench/answers.py's 93
+    recorded answers, the three whose first sentences were pasted from a source below [1] (and not found in [1])
+    were all wrong; the 16 pasted from [1] were all right.
+
+    Example:
+        >>> copied_source("Each proposal is first discussed on a list. [2]", ["A list.", "Each proposal is first "
+        ...               "discussed on a list. It needs endorsements."])
+        2
+        >>> copied_source("Proposals are first discussed on a mailing list [2].", ["x", "Each proposal is first "
+        ...               "discussed on a list."]) is None
+        True
+    """
+    sentences = [" ".join(MARKER.sub(" ", s).split()).lower().rstrip(" .") for s in complete_segments(text, 0, True)[0]]
+    sentences = [s for s in sentences if s]
+    if sum(len(s.split()) for s in sentences) < COPY_WORDS:
+        return None
+    flat = [" ".join(t.split()).lower() for t in texts]
+    return next((n for n, f in enumerate(flat, 1) if all(s in f for s in sentences)), None)
