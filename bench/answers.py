@@ -5,18 +5,18 @@ python bench/answers.py --sets nettle --llms 1.5b --modes "" --llm_modes hybrid+
 
 Answer quality, measured (issue 14): what a person reads at the end, for each configuration side by side.
 
-Question sets (bench/answers/*.jsonl, 119 questions): written by us from five real manuals nobody on the team
-wrote, shipped in Debian and kept here with their licences (bench/answers/docs/NOTICE): the Debian GNU/Linux FAQ
+Question sets (bench/answers/*.jsonl, 119 questions): written by us from five real manuals nobody on the team wrote,
+shipped in Debian and kept here with their licences (bench/answers/docs/NOTICE): the Debian GNU/Linux FAQ
 (debian-faq 11.1, 73 pages, 25 questions), the Guide for Debian Maintainers (debmake-doc 1.17, 143 pages, 22), the
-Debian Developer's Reference (developers-reference 12.18, 114 pages, 24), An Introduction to R (r-doc-pdf
-4.2.2, 113 pages, 24) and the Nettle Manual (nettle-dev 3.8.1, 111 pages, 24). Each line is a question, its key fact (any of a few spellings, the manual's own included:
-"toyhorse"), the gold source (file + page) and the sentence on that page that holds the fact (checked at start: a
-wrong page stops the bench). The manuals of the sets asked go into one index, so every question has whole other
-manuals of distractors; with more than one set a second table gives each set alone. The default is the first two
-sets, which the answer code was tuned on; the Developer's Reference, An Introduction to R and the Nettle Manual
-were written afterwards and are kept as held-out checks of what that tuning generalises to (R, on statistics
-software rather than Debian, and Nettle, a cryptography library's reference full of near-identical sections,
-were each written after the last change they measure was designed).
+Debian Developer's Reference (developers-reference 12.18, 114 pages, 24), An Introduction to R (r-doc-pdf 4.2.2, 113
+pages, 24) and the Nettle Manual (nettle-dev 3.8.1, 111 pages, 24). Each line is a question, its key fact (any of a
+few spellings, the manual's own included: "toyhorse"), the gold source (file + page) and the sentence on that page
+that holds the fact (checked at start: a wrong page stops the bench). The manuals of the sets asked go into one
+index, so every question has whole other manuals of distractors; with more than one set a second table gives each
+set alone. The default is the first two sets, which the answer code was tuned on; the Developer's Reference, An
+Introduction to R and the Nettle Manual were written afterwards and are kept as held-out checks of what that tuning
+generalises to (R, on statistics software rather than Debian, and Nettle, a cryptography library's reference full of
+near-identical sections, were each written after the last change they measure was designed).
 
 Configurations: retrieval ``dense`` (top-k cosine), ``hybrid`` (BM25 + dense, RRF) and ``rerank`` (the bundled
 ms-marco-MiniLM-L-12-v2 ONNX cross-encoder over 30 dense candidates); answers by each bundled LLM through

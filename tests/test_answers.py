@@ -98,6 +98,14 @@ def test_a_marker_on_its_own_line_is_checked_against_the_sentence_before():
     assert "".join(c.fix(s) for s in segments) == "Ian Murdock founded it in 1993.\n\n[2]"
 
 
+def test_a_sentence_that_only_points_at_its_marker_keeps_the_marker_not_the_dangling_words():
+    # The 1.5B on the Nettle Manual: "This is specified in [1]." read "This is specified in." once checked.
+    c = CitationChecker("How long is the nonce with a 32-bit counter?", ["Size of the nonce, 12 octets."])
+    text = "The nonce with a 32-bit counter is 12 octets. This is specified in [1]."
+    segments, _ = complete_segments(text, 0, final=True)
+    assert "".join(c.fix(s) for s in segments) + c.finish() == "The nonce with a 32-bit counter is 12 octets. [1]"
+
+
 def test_an_empty_refusal_after_an_answer_is_dropped():
     # The 1.5B's answer, echoing the prompt's rule after it had answered right.
     sources = ["debmake uses the 3.0 (quilt) format for a non-native package by default."]

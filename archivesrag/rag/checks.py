@@ -116,6 +116,9 @@ META = re.compile(
     r"stated|according|see)\b",
     re.IGNORECASE,
 )
+# A sentence left hanging on a preposition once its markers are gone pointed at them: "This is specified in [1]."
+# (the 1.5B on the Nettle Manual) would read "This is specified in." without them.
+POINTS_AT_MARKER = re.compile(r"\b(?:in|on|from|at|by|under|see)\s*[.!?]?\s*$", re.IGNORECASE)
 
 
 REFUSAL_CUE = re.compile(
@@ -241,7 +244,8 @@ class CitationChecker:
         body = MARKER.sub("", segment)
         has_words = bool(content_words(body))
         scores = self.support(body if has_words else self.last)
-        if has_words and MARKER.search(segment) and META.search(body) and max(scores, default=0) < SUPPORTED:
+        talk = META.search(body) or POINTS_AT_MARKER.search(body)
+        if has_words and MARKER.search(segment) and talk and max(scores, default=0) < SUPPORTED:
             # "The sources [1] and [2] provide information on this.": talk about the sources, not an answer
             has_words, scores = False, self.support(self.last)
             segment = " " + "".join(f"[{n}]" for n in MARKER.findall(segment))
