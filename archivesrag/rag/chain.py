@@ -29,6 +29,7 @@ from archivesrag.embedder import Embedder
 from archivesrag.llm import LLM
 from archivesrag.rag.checks import (
     COPY_WORDS,
+    MARKER,
     CitationChecker,
     clearly_an_answer,
     complete_segments,
@@ -135,38 +136,37 @@ EXTRACTIVE_NOTE = (
 )
 REFUSED_RELEVANT = "a refusal with a relevant source [1]"  # why a refusal was held back (Answer.rejected)
 COPIED_LOWER = "a copy of source [{n}] where source [1] answers better"  # why a pasted passage was held back
-EXTRACTIVE_REFUSED_NOTE = (
-    "(Extractive answer: the passage of source [1] that best matches the question. The LLM said twice that the "
-    "sources do not cover it; the reranker judged this source relevant.)"
-)
 EXTRACTIVE_HELD_NOTE = (
     "(Extractive answer: the passage of source [1] that best matches the question. The LLM {what}; the reranker "
     "judged this source relevant.)"
 )
+REFUSED = "said the sources do not cover it"
+PASTED = "repeated a passage of a source that answers less well"
+NO_ANSWER = "gave no usable answer"
+EXTRACTIVE_REFUSED_NOTE = EXTRACTIVE_HELD_NOTE.format(what="said twice that the sources do not cover it")
 
 
 def _what_it_did(why: str) -> str:
-    """One attempt's fault, as the extractive answer's label tells it."""
+    """One attempt's fault (an :attr:`Answer.rejected` entry), as the extractive answer's label tells it."""
     if why == REFUSED_RELEVANT:
-        return "said the sources do not cover it"
-    if why.startswith(COPIED_LOWER[:16]):
-        return "repeated a passage of a source that answers less well"
-    return "gave no usable answer"
+        return REFUSED
+    return PASTED if why.startswith(COPIED_LOWER.split("[")[0]) else NO_ANSWER
 
 
 def _fallback_note(rejected: list[str]) -> str:
-    """The label of the extractive answer, saying what the model did: the reader should know why the LLM's words
-    were not shown (a refusal or a pasted passage held back because the reranker vouched for source [1]).
+    """The label of the extractive answer, saying what the model did in its two tries: the reader should know
+    why the LLM's words were not shown (a refusal or a pasted passage held back because the reranker vouched for
+    source [1]).
 
     Example:
         >>> _fallback_note([COPIED_LOWER.format(n=2), REFUSED_RELEVANT]).split("The LLM ")[1].split(";")[0]
         'repeated a passage of a source that answers less well, then said the sources do not cover it'
     """
-    if rejected[-1] == REFUSED_RELEVANT and all(why == REFUSED_RELEVANT for why in rejected):
-        return EXTRACTIVE_REFUSED_NOTE
-    if not any(why == REFUSED_RELEVANT or why.startswith(COPIED_LOWER[:16]) for why in rejected):
-        return EXTRACTIVE_NOTE
     first, second = (_what_it_did(why) for why in rejected[-2:])
+    if first == second == NO_ANSWER:
+        return EXTRACTIVE_NOTE
+    if first == second == REFUSED:
+        return EXTRACTIVE_REFUSED_NOTE
     return EXTRACTIVE_HELD_NOTE.format(what=f"twice {first}" if first == second else f"{first}, then {second}")
 
 
@@ -228,7 +228,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
             segments, done = complete_segments(raw, done, final=False)
             ready += "".join(checker.fix(seg) for seg in segments)
             if not shown and copy_of is None and ready and clearly_an_answer(raw, question, labels):
-                if hold and len(ready.split()) < COPY_WORDS:
+                if hold and len(MARKER.sub(" ", ready).split()) < COPY_WORDS:
                     continue  # too short yet to tell a paste from an answer
                 copy_of = _copied_lower(ready, texts, best) if hold else None
                 shown = copy_of is None and not (hold and may_be_refusal(raw))
