@@ -39,8 +39,14 @@ def site(elsewhere):
 
 
 def config(site_url: str, tmp_path: Path, **over) -> dict:
-    raw = {"start_urls": [f"{site_url}/hub.html"], "exclude": ["/skip-me/"], "output": str(tmp_path / "out.jsonl"),
-           "backoff": 0.02, "pdf_dir": str(tmp_path / "pdfs"), "concurrency": 4}
+    raw = {
+        "start_urls": [f"{site_url}/hub.html"],
+        "exclude": ["/skip-me/"],
+        "output": str(tmp_path / "out.jsonl"),
+        "backoff": 0.02,
+        "pdf_dir": str(tmp_path / "pdfs"),
+        "concurrency": 4,
+    }
     raw.update(over)
     return raw
 
@@ -174,16 +180,29 @@ def test_kill_nine_then_rerun_equals_an_uninterrupted_crawl(site, full_crawl, tm
 def test_bad_config_is_one_line_naming_the_key(tmp_path, content, message):
     cfg = tmp_path / "bad.json"
     cfg.write_text(content)
-    proc = subprocess.run([sys.executable, "scrape.py", "--config_file", str(cfg)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "scrape.py", "--config_file", str(cfg)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith(f"error: {cfg}") and message in line and "Traceback" not in proc.stderr
 
 
 def test_init_config_writes_a_valid_config_and_keeps_an_existing_one(tmp_path):
-    args = [sys.executable, "init_config.py", "--name", "docs", "--start_url", "https://docs.example.org/",
-            "--exclude", r"\.zip$", "--select", "div.content", "--config_dir", str(tmp_path)]
+    args = [
+        sys.executable,
+        "init_config.py",
+        "--name",
+        "docs",
+        "--start_url",
+        "https://docs.example.org/",
+        "--exclude",
+        r"\.zip$",
+        "--select",
+        "div.content",
+        "--config_dir",
+        str(tmp_path),
+    ]
     first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     cfg = load_config(tmp_path / "docs.json")
@@ -210,6 +229,33 @@ def test_heading_path_follows_document_order():
         (["Guide", "Install"], "Run the installer now."),
         (["Guide", "Use"], "Open the app and go."),
     ]
+
+
+# The SQLite documentation's markup (public domain): a menu of links, and a syntax diagram's toggles before the text.
+SQLITE_PAGE = """<title>RETURNING</title><div class="menu"><ul><li><a href="index.html">Home</a>
+<li><a href="docs.html">Documentation</a><li><a href="download.html">Download</a></ul></div>
+<h1>1. Overview</h1><p><b><a href="syntax/returning-clause.html">returning-clause:</a></b>
+<button onclick='hideorshow("x1","x2")'>hide</button></p><p><b><a href="syntax/expr.html">expr:</a></b>
+<button onclick='hideorshow("x3","x4")'>show</button></p>
+<p>The RETURNING syntax has been supported by SQLite since version 3.35.0 (2021-03-12).</p>"""
+
+
+def test_menus_and_toggles_made_only_of_links_are_not_passages():
+    page = extract_page(SQLITE_PAGE, "https://x.org/lang_returning.html", min_chars=1)
+    assert [p.text for p in page.passages] == [
+        "The RETURNING syntax has been supported by SQLite since version 3.35.0 (2021-03-12)."
+    ]
+
+
+def test_a_page_that_is_only_a_list_of_links_keeps_them():
+    html = '<h1>Manuals</h1><ul><li><a href="a.html">User manual</a></li><li><a href="b.html">FAQ</a></li></ul>'
+    page = extract_page(html, "https://x.org/", min_chars=1)
+    assert page.passages[0].text == "User manual\nFAQ" and page.via == "selectors"
+
+
+def test_a_sentence_with_a_link_in_it_is_content():
+    html = '<p>Install it with <a href="apt.html">apt</a>.</p><p>Then run it.</p>'
+    assert extract_page(html, "https://x.org/", min_chars=1).passages[0].text == "Install it with apt.\nThen run it."
 
 
 def test_unknown_key_error_is_a_user_error():
