@@ -21,6 +21,7 @@ from archivesrag.rag import IndexStore, Searcher, answer, ingest
 from archivesrag.rag.chain import EXTRACTIVE_NOTE, EXTRACTIVE_REFUSED_NOTE, best_sentences, focus, split_sentences
 from archivesrag.rag.checks import (
     CitationChecker,
+    clearly_an_answer,
     complete_segments,
     copied_source,
     degenerate_reason,
@@ -65,6 +66,17 @@ def test_degenerate_answers_are_recognised(text, why):
     assert degenerate_reason(text, SENATE, ["constitution.pdf, page 7"]) == why
 
 
+def test_a_pointer_that_writes_out_its_sources_label_is_never_shown_while_it_streams():
+    # The 0.5B on the SQLite pages: a pointer, then the label; the label's own words looked like an answer.
+    label = "Quirks, Caveats, and Gotchas In SQLite › 8. Double-quoted String Literals Are Accepted (http://h/q.html)"
+    question = "Which compile-time option should developers use to disable double-quoted string literals by default?"
+    pointer = "The compile-time option developers should use to disable double-quoted string literals by default is"
+    text = f"{pointer} ({label})."
+    words_so_far = [text[:n] for n, ch in enumerate(text) if ch == " "] + [text]  # as the tokens arrive
+    assert not any(clearly_an_answer(prefix, question, [label]) for prefix in words_so_far)
+    assert degenerate_reason(text, question, [label]) == "nothing beyond the question"
+
+
 def test_a_citation_moves_to_the_source_that_holds_the_fact():
     sources = ["sbuild gives a clean chroot build", "The gbp command is the alias of git-buildpackage"]
     c = CitationChecker("What is the gbp command?", sources)
@@ -104,6 +116,59 @@ def test_a_sentence_that_only_points_at_its_marker_keeps_the_marker_not_the_dang
     text = "The nonce with a 32-bit counter is 12 octets. This is specified in [1]."
     segments, _ = complete_segments(text, 0, final=True)
     assert "".join(c.fix(s) for s in segments) + c.finish() == "The nonce with a 32-bit counter is 12 octets. [1]"
+
+
+def test_a_marker_closing_uncited_sentences_cites_the_source_they_came_from():
+    # The 1.5B on the SQLite FAQ (public domain): two sentences pasted from source [2], then its own example, [1].
+    sources = [
+        "The SQL standard requires double-quotes around identifiers and single-quotes around string literals.",
+        "The SQL standard specifies that single-quotes in strings are escaped by putting two single quotes in a "
+        "row. SQL works like the Pascal programming language in this regard.",
+    ]
+    c = CitationChecker("How do I put a single-quote character inside an SQL string literal?", sources)
+    text = (
+        "The SQL standard specifies that single-quotes in strings are escaped by putting two single quotes in a row. "
+        "SQL works like the Pascal programming language in this regard. Example: 'It''s a string literal.' [1]"
+    )
+    segments, _ = complete_segments(text, 0, final=True)
+    assert "".join(c.fix(s) for s in segments).endswith("'It''s a string literal.' [2]")
+
+
+def test_an_answer_in_the_questions_own_words_keeps_its_citation():
+    # "VIRTUAL" is the question's word: the sentence adds no new word, yet states the answer; its source backs it.
+    # The SQLite documentation (public domain), as the 1.5B saw it.
+    sources = [
+        "Every table must have at least one non-generated column.",
+        "Generated columns can be either VIRTUAL or STORED. The value of a VIRTUAL column is computed when read, "
+        "whereas the value of a STORED column is computed when the row is written.",
+    ]
+    c = CitationChecker("If a generated column says neither VIRTUAL nor STORED, which kind is it?", sources)
+    text = "If a generated column says neither VIRTUAL nor STORED, it is a VIRTUAL column. This is stated in [1]."
+    segments, _ = complete_segments(text, 0, final=True)
+    assert "".join(c.fix(s) for s in segments) + c.finish() == (
+        "If a generated column says neither VIRTUAL nor STORED, it is a VIRTUAL column. [2]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "why"),
+    [
+        ("If it says neither VIRTUAL nor STORED, which kind is it?", "It is a VIRTUAL column [1].", None),
+        (
+            "If it says neither VIRTUAL nor STORED, which kind is it?",
+            "The kind it is is [1].",
+            "nothing beyond the question",
+        ),
+        ("Which clause makes VACUUM write a new file?", "The INTO clause makes VACUUM write a new file [1].", None),
+        (
+            "Which clause makes VACUUM write a new file?",
+            "The clause that makes VACUUM write a new file is [1].",
+            "nothing beyond the question",
+        ),
+    ],
+)
+def test_an_option_named_in_the_question_or_a_keyword_in_capitals_is_an_answer(question, text, why):
+    assert degenerate_reason(text, question, []) == why
 
 
 def test_an_empty_refusal_after_an_answer_is_dropped():

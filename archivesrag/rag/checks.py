@@ -77,11 +77,20 @@ def only_restates(answer: str, question: str) -> bool:
         False
         >>> only_restates("The function that produces a PDF file is `pdf()`.", "Which function produces a PDF file?")
         False
+        >>> only_restates("It is a VIRTUAL column.", "If it says neither VIRTUAL nor STORED, which kind is it?")
+        False
+        >>> degenerate_reason("The kind it is is [1].", "If it says neither VIRTUAL nor STORED, which kind is it?", [])
+        'nothing beyond the question'
+        >>> only_restates("The INTO clause writes a new file.", "Which clause writes a new file?")
+        False
     """
     if YES_NO.match(question):
         return False
+    if CHOICE.search(question) and not EMPTY_SLOT.search(ANY_MARKERS.sub(" ", answer)):
+        return False  # "…neither VIRTUAL nor STORED, which kind is it?" -> "It is a VIRTUAL column."
     new = _words(answer) - _words(question)
-    return not new - STOPWORDS - FUNCTION_WORDS
+    keywords = {w.lower() for w in KEYWORD.findall(answer)}  # "The INTO clause …": an SQL keyword, not a stop word
+    return not new - ((STOPWORDS | FUNCTION_WORDS) - keywords)
 
 
 def _words(text: str) -> set[str]:
@@ -90,9 +99,27 @@ def _words(text: str) -> set[str]:
     return set(WORD.findall(low)) | set(CODE.findall(low))
 
 
+def _before_open_parenthesis(text: str) -> str:
+    """``text`` up to its first parenthesis still open: a source's label the model is still writing.
+
+    Example:
+        >>> _before_open_parenthesis("The option is (Quirks › 8. Literals (http://x/q")
+        'The option is '
+    """
+    opened: list[int] = []
+    for i, ch in enumerate(text):
+        if ch == "(":
+            opened.append(i)
+        elif ch == ")" and opened:
+            opened.pop()
+    return text[: opened[0]] if opened else text
+
+
 def clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
-    """True once the start of a streamed answer can no longer turn out degenerate (then it is shown)."""
-    stripped = _strip_labels(text, labels)
+    """True once the start of a streamed answer can no longer turn out degenerate (then it is shown). Words inside
+    a parenthesis not yet closed do not count: the 0.5B on the SQLite pages wrote "…by default is (Quirks, Caveats,
+    and Gotchas In SQLite › 8. … (http://…/quirks.html))." — a pointer, once the label is complete and set aside."""
+    stripped = _strip_labels(_before_open_parenthesis(text), labels)
     body = _norm(stripped)
     if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body) or only_restates(stripped, question):
         return False
@@ -107,6 +134,10 @@ STOPWORD_TEXT = (
 )
 STOPWORDS = frozenset(STOPWORD_TEXT.split())
 FUNCTION_WORDS = frozenset(("a", "an", "as", "at", "be", "by", "do", "if", "in", "is", "it", "of", "on", "or", "to"))
+# A question that offers its own answers ("VIRTUAL or STORED"): an answer names one of them, in the question's words.
+CHOICE = re.compile(r"\b(?:or|nor|either|whether)\b", re.IGNORECASE)
+EMPTY_SLOT = re.compile(r"\b(?:is|are|was|were|be|called|named|in|on|from|at|by|under|see)\W*$", re.IGNORECASE)
+KEYWORD = re.compile(r"\b[A-Z]{2,}\b")  # written in capitals: a keyword or a name ("INTO", "AS"), never a stop word
 YES_NO = re.compile(r"\s*(?:is|are|was|were|do|does|did|can|could|should|will|would|has|have|had|may|must)\b", re.I)
 SEGMENT_END = re.compile(r"[.!?](?=\s)|\n")
 SUPPORTED = 0.5  # share of a sentence's new words that a source must hold to back it
@@ -231,28 +262,40 @@ class CitationChecker:
         self.sources = [content_words(t) for t in texts]
         self.cited: set[int] = set()
         self.last = ""  # the previous sentence with words in it
+        self.run = ""  # the sentences since the last marker: a marker closing them cites them all
         self.best_overall = (0.0, 0)
 
     def support(self, sentence: str) -> list[float]:
-        new = content_words(sentence) - self.asked
+        new = content_words(sentence) - self.asked or content_words(sentence)
         if not new:
             return [0.0] * len(self.sources)
         return [len(new & words) / len(new) for words in self.sources]
+
+    def _run_support(self, body: str) -> list[float]:
+        """Support for the sentences a marker closes: those since the last marker, ``body`` (the marker's own
+        sentence) included. When no source backs them together, the marker's own sentence alone (or, for a marker
+        on its own, the sentence before it)."""
+        scores = self.support(f"{self.run} {body}")
+        if max(scores, default=0) < SUPPORTED:
+            scores = self.support(body or self.last)
+        return scores
 
     def fix(self, segment: str) -> str:
         """``segment`` (a sentence, or a run of markers) with its markers checked."""
         body = MARKER.sub("", segment)
         has_words = bool(content_words(body))
-        scores = self.support(body if has_words else self.last)
+        marked = bool(MARKER.search(segment))
         talk = META.search(body) or POINTS_AT_MARKER.search(body)
-        if has_words and MARKER.search(segment) and talk and max(scores, default=0) < SUPPORTED:
+        if has_words and marked and talk and max(self.support(body), default=0) < SUPPORTED:
             # "The sources [1] and [2] provide information on this.": talk about the sources, not an answer
-            has_words, scores = False, self.support(self.last)
+            has_words = False
             segment = " " + "".join(f"[{n}]" for n in MARKER.findall(segment))
+        scores = self._run_support(body if has_words else "")
         if has_words and self.last and is_empty_refusal(body, self.asked):
             return ""  # after an answer, "The sources do not cover it." only contradicts it
         if has_words:
             self.last = body
+        self.run = "" if marked else f"{self.run} {body}" if has_words else self.run
         backing = backing_sources(scores)
         if backing and scores[backing[0] - 1] > self.best_overall[0]:
             self.best_overall = (scores[backing[0] - 1], backing[0])
