@@ -75,13 +75,14 @@ from archivesrag.scraping.config import ScrapeConfig  # noqa: E402
 from archivesrag.scraping.crawler import crawl  # noqa: E402
 
 SETS = ROOT / "bench" / "answers"
+SITES = SETS / "docs" / "third_party"  # the web sites' pages, as their sites serve them
 ARTIFACTS = ROOT / "artifacts"
 
 
 @dataclass
 class Question:
-    """One line of a set: ``source`` is a manual in ``docs/`` (gold ``pages``) or a page of a site there
-    (``sqlite/wal.html``: served over HTTP and crawled, the page itself is the gold source)."""
+    """One line of a set: ``source`` is a manual in ``docs/`` (gold ``pages``) or a page of a site in
+    ``docs/third_party/`` (``sqlite/wal.html``: served over HTTP and crawled, the page itself is the gold source)."""
 
     question: str
     answer: list[str]
@@ -193,17 +194,17 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 def crawl_sites(sites: list[str], tmp: Path) -> tuple[list[Path], dict[str, str]]:
-    """Serve ``docs/`` on 127.0.0.1 and crawl each site's pages with the product's crawler, as a user's
+    """Serve :data:`SITES` on 127.0.0.1 and crawl each site's pages with the product's crawler, as a user's
     ``scrape.py`` run would: the passages JSONL files to index, and each page's crawled text (``site/page.html``
     -> text) for :func:`check_gold`."""
-    handler = functools.partial(_Quiet, directory=str(SETS / "docs"))
+    handler = functools.partial(_Quiet, directory=str(SITES))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
     out, texts = [], {}
     try:
         for site in sites:
-            pages = sorted(p.name for p in (SETS / "docs" / site).glob("*.htm*"))
+            pages = sorted(p.name for p in (SITES / site).glob("*.htm*"))
             cfg = ScrapeConfig(
                 start_urls=[f"{base}/{site}/{p}" for p in pages],
                 name=site,
