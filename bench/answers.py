@@ -148,12 +148,15 @@ def tokens(text: str) -> str:
 def parse_question(obj: dict[str, Any], where: str) -> Question:
     """One line of a question set; anything else is a :class:`RecordError` naming ``file:line``."""
     try:
-        return Question(**obj)
+        q = Question(**obj)
     except TypeError:
         raise RecordError(
             f"{where}: not a question line; each line is a JSON object with question, answer "
-            "(a list of spellings), source, pages and evidence"
+            "(a list of spellings), source, evidence and, for a manual, pages"
         ) from None
+    if not q.site and not q.pages:
+        raise RecordError(f"{where}: needs pages, the gold page numbers ({q.source} is a manual, not a page of a site)")
+    return q
 
 
 def load_sets(names: list[str]) -> list[Question]:

@@ -588,6 +588,7 @@ def test_an_unknown_question_set_is_one_line():
     [
         ("not json", "not valid JSON"),
         ('{"question": "Who?"}', "not a question line"),
+        ('{"question": "Who?", "answer": ["Ian"], "source": "faq.pdf", "evidence": "Ian"}', "needs pages"),
         ("[1, 2]", "expected a JSON object"),
     ],
 )
