@@ -148,6 +148,20 @@ def test_pdf_chunks_carry_their_sections_heading_path(tmp_path, embedder):
     assert (shreds.page, shreds.headings) == (2, "Getting rid of them › Who shreds expired files?")
 
 
+def test_a_saved_web_page_is_indexed_like_the_crawled_one_with_its_heading_path(tmp_path, embedder):
+    # a real page of the Valgrind manual (GFDL), as a user's folder of saved HTML would hold it
+    page = ROOT / "tests" / "data" / "valgrind-html" / "bbv-manual.html"
+    ingest([page], tmp_path / "idx", embedder, show_progress=False)
+    store = IndexStore.open(tmp_path / "idx")
+    chunks = store.get(list(range(store.count())))
+    overview = next(c for c in chunks if c.text.startswith("A basic block is a linear section of code"))
+    assert overview.label() == (
+        "bbv-manual.html: 13. BBV: an experimental basic block vector generation tool › 13.1. Overview"
+    )
+    assert len({c.headings for c in chunks}) >= 5  # one page, many sections: each chunk says which
+    assert not any(c.text.strip() in ("Prev", "Next", "Home", "Up") for c in chunks)  # no navigation stubs
+
+
 def test_a_word_broken_across_pdf_lines_is_one_word(tmp_path, embedder):
     shreds = next(c for c in _manual_chunks(tmp_path, embedder) if "clerk on duty" in c.text)
     assert "information officer" in shreds.text and "\x02" not in shreds.text

@@ -17,8 +17,8 @@ import pytest
 from site_server import serve
 
 from archivesrag.errors import UserError
+from archivesrag.htmltext import extract_page
 from archivesrag.scraping import canonical_url, crawl, load_config, validate
-from archivesrag.scraping.extract import extract_page
 
 ROOT = Path(__file__).resolve().parents[1]
 

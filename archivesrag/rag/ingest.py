@@ -30,6 +30,7 @@ from typing import Any
 
 from archivesrag.embedder import Embedder
 from archivesrag.errors import UserError
+from archivesrag.htmltext import extract_page
 from archivesrag.rag.ocr import OCR_MODES
 from archivesrag.rag.pdftext import page_text
 from archivesrag.rag.store import Chunk, IndexStore
@@ -292,13 +293,10 @@ def load_passages(path: Path) -> list[Section]:
 
 
 def load_html(path: Path) -> list[Section]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(path.read_bytes(), "lxml")
-    for tag in soup(["script", "style", "nav", "header", "footer", "noscript"]):
-        tag.decompose()
-    title = soup.title.get_text(strip=True) if soup.title else None
-    return [Section(text=soup.get_text("\n", strip=True), title=title)]
+    """A saved web page, read as the crawler reads a fetched one (:func:`~archivesrag.htmltext.extract_page`): one
+    section per passage, with the page title and its heading path; menus and link lists left out."""
+    page = extract_page(path.read_bytes(), path.resolve().as_uri())
+    return [Section(p.text, title=page.title, headings=" › ".join(p.headings) or None) for p in page.passages]
 
 
 def load_file(path: Path, ocr: str = "auto") -> list[Section]:

@@ -1,4 +1,5 @@
-"""Scraping stage: a site config (config), page extraction (extract), crawl state (state) and the crawler."""
+"""Scraping stage: a site config (config), crawl state (state) and the crawler (pages parsed by the shared
+:mod:`archivesrag.htmltext`)."""
 
 from archivesrag.scraping.config import ScrapeConfig, load_config, validate
 from archivesrag.scraping.crawler import CrawlStats, canonical_url, crawl

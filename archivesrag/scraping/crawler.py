@@ -1,7 +1,7 @@
 """An asynchronous, polite, resumable crawler that writes passages JSONL.
 
 Fetching is curl_cffi's ``AsyncSession`` (optionally impersonating a browser's TLS fingerprint, which some
-institutional sites require); parsing runs in worker processes (:mod:`archivesrag.scraping.extract`) so the
+institutional sites require); parsing runs in worker processes (:mod:`archivesrag.htmltext`) so the
 event loop only does I/O and both cores parse. What a user of Scrapy expects is here: robots.txt (with its
 Crawl-delay and Sitemap lines) obeyed by default, a per-host delay and a concurrency cap, retries with backoff on
 429/5xx/timeouts (Retry-After honoured), sitemap.xml seeding, URL canonicalisation (courlan: fragments, default
@@ -31,9 +31,9 @@ from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
+from archivesrag.htmltext import PageContent, extract_page
 from archivesrag.records import Passage, safe_filename, text_hash
 from archivesrag.scraping.config import ScrapeConfig
-from archivesrag.scraping.extract import PageContent, extract_page
 from archivesrag.scraping.state import CrawlState
 from archivesrag.workers import spawn_pool
 

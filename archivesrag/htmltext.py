@@ -1,5 +1,8 @@
 """HTML -> title, links and passages with their heading path. Pure functions, so they run in worker processes.
 
+Shared by two stages: the crawler parses every fetched page with it, and ``rag.py ingest`` reads a local ``.html``
+file with it, so a saved page and the same page crawled become the same passages (heading paths, no menus).
+
 Parsing is lxml (the fast parser; BeautifulSoup's html.parser is the known bottleneck on link-heavy pages).
 Text comes from the config's ``search_contents`` selectors in document order; each h1-h6 met on the way updates
 the heading path that passages carry. When the selectors find nothing, trafilatura's main-content extraction
