@@ -45,22 +45,21 @@ Prints one table; writes artifacts/answers.json (and per-answer details in artif
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchutil import serve_directory  # noqa: E402
 
 from archivesrag.embedder import load_embedder  # noqa: E402
 from archivesrag.errors import UserError, run_cli  # noqa: E402
@@ -69,7 +68,7 @@ from archivesrag.rag import IndexStore, Searcher, answer, chain, ingest  # noqa:
 from archivesrag.rag.chain import PROMPT_CHARS, extractive_answer  # noqa: E402
 from archivesrag.rag.checks import MARKER, CitationChecker, degenerate_reason  # noqa: E402
 from archivesrag.rag.ingest import load_pdf  # noqa: E402
-from archivesrag.records import RecordError, read_records  # noqa: E402
+from archivesrag.records import RecordError, parse_passage, read_records  # noqa: E402
 from archivesrag.reranker import load_reranker  # noqa: E402
 from archivesrag.scraping.config import ScrapeConfig  # noqa: E402
 from archivesrag.scraping.crawler import crawl  # noqa: E402
@@ -178,7 +177,9 @@ def check_gold(questions: list[Question], site_pages: dict[str, str] | None = No
     pages: dict[str, dict[int, str]] = {}
     for q in questions:
         if q.site:
-            if site_pages is not None and norm(q.evidence) not in norm(site_pages.get(q.source, "")):
+            if site_pages is not None and q.source not in site_pages:
+                sys.exit(f"{q.source}: no such page with text under {SITES}; fix the question's source")
+            if site_pages is not None and norm(q.evidence) not in norm(site_pages[q.source]):
                 sys.exit(f"{q.source} (as crawled) does not hold the evidence for {q.question!r}")
             continue
         if q.source not in pages:
@@ -191,18 +192,11 @@ def check_gold(questions: list[Question], site_pages: dict[str, str] | None = No
                 sys.exit(f"{q.source} page {p} does not hold the evidence for {q.question!r}")
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def crawl_sites(sites: list[str], tmp: Path) -> tuple[list[Path], dict[str, str]]:
     """Serve :data:`SITES` on 127.0.0.1 and crawl each site's pages with the product's crawler, as a user's
     ``scrape.py`` run would: the passages JSONL files to index, and each page's crawled text (``site/page.html``
     -> text) for :func:`check_gold`."""
-    handler = functools.partial(_Quiet, directory=str(SITES))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_directory(SITES)
     base = f"http://127.0.0.1:{server.server_port}"
     out, texts = [], {}
     try:
@@ -217,10 +211,9 @@ def crawl_sites(sites: list[str], tmp: Path) -> tuple[list[Path], dict[str, str]
             )
             crawl(cfg, show_progress=False)
             out.append(tmp / f"{site}.jsonl")
-            for line in (tmp / f"{site}.jsonl").read_text().splitlines():
-                passage = json.loads(line)
-                page = urlsplit(passage["url"]).path.lstrip("/")
-                texts[page] = texts.get(page, "") + " " + passage["text"]
+            for passage in read_records(out[-1], parse_passage):
+                page = urlsplit(passage.url or "").path.lstrip("/")
+                texts[page] = texts.get(page, "") + " " + passage.text
     finally:
         server.shutdown()
     return out, texts

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1] / ".bench"
@@ -42,3 +45,18 @@ def run_timed(name: str, cmd: list[str], cwd: Path, log: Path | None = None) -> 
     if proc.returncode != 0:
         sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
     return dt
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    """Static files, without a log line per request."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def serve_directory(directory: Path, handler: type[SimpleHTTPRequestHandler] = QuietHandler) -> ThreadingHTTPServer:
+    """Serve ``directory`` on 127.0.0.1 (a free port) from a daemon thread; ``server.shutdown()`` stops it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

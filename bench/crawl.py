@@ -17,16 +17,13 @@ import argparse
 import json
 import subprocess
 import sys
-import threading
 import time
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchutil import BENCH, ensure_venv  # noqa: E402
+from benchutil import BENCH, QuietHandler, ensure_venv, serve_directory  # noqa: E402
 
 SCRAPY_SPIDER = r'''
 import json, sys
@@ -61,13 +58,10 @@ process.start()
 '''
 
 
-class Handler(SimpleHTTPRequestHandler):
+class Handler(QuietHandler):
     """Static files; /cN/... maps to the site root (N copies of the site); / links every copy's index."""
 
     copies = 1
-
-    def log_message(self, *args) -> None:
-        pass
 
     def translate_path(self, path: str) -> str:
         parts = path.split("/", 2)
@@ -93,11 +87,7 @@ class Handler(SimpleHTTPRequestHandler):
 
 
 def serve(site: Path, copies: int) -> int:
-    handler = type("H", (Handler,), {"copies": copies})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(site)))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server.server_address[1]
+    return serve_directory(site, type("H", (Handler,), {"copies": copies})).server_address[1]
 
 
 def run_measured(name: str, cmd: list[str]) -> tuple[float, float]:

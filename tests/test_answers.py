@@ -601,3 +601,19 @@ def test_a_bad_line_in_a_question_set_names_file_and_line(tmp_path, monkeypatch,
     monkeypatch.setattr(bench_answers, "SETS", tmp_path)
     with pytest.raises(UserError, match=rf"mine\.jsonl:2: {why}"):
         bench_answers.load_sets(["mine"])
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("site/gone.html", "site/gone.html: no such page with text"),
+        ("site/faq.html", r"site/faq.html \(as crawled\) does not hold the evidence"),
+    ],
+)
+def test_a_site_question_whose_page_is_missing_or_lacks_its_evidence_stops_the_bench(source, why):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import answers as bench_answers
+
+    q = bench_answers.Question("Who founded it?", ["Ian"], source, "Ian Murdock founded it")
+    with pytest.raises(SystemExit, match=why):
+        bench_answers.check_gold([q], {"site/faq.html": "Debian is a free operating system."})

@@ -136,7 +136,6 @@ STOPWORDS = frozenset(STOPWORD_TEXT.split())
 FUNCTION_WORDS = frozenset(("a", "an", "as", "at", "be", "by", "do", "if", "in", "is", "it", "of", "on", "or", "to"))
 # A question that offers its own answers ("VIRTUAL or STORED"): an answer names one of them, in the question's words.
 CHOICE = re.compile(r"\b(?:or|nor|either|whether)\b", re.IGNORECASE)
-EMPTY_SLOT = re.compile(r"\b(?:is|are|was|were|be|called|named|in|on|from|at|by|under|see)\W*$", re.IGNORECASE)
 KEYWORD = re.compile(r"\b[A-Z]{2,}\b")  # written in capitals: a keyword or a name ("INTO", "AS"), never a stop word
 YES_NO = re.compile(r"\s*(?:is|are|was|were|do|does|did|can|could|should|will|would|has|have|had|may|must)\b", re.I)
 SEGMENT_END = re.compile(r"[.!?](?=\s)|\n")
@@ -149,7 +148,10 @@ META = re.compile(
 )
 # A sentence left hanging on a preposition once its markers are gone pointed at them: "This is specified in [1]."
 # (the 1.5B on the Nettle Manual) would read "This is specified in." without them.
-POINTS_AT_MARKER = re.compile(r"\b(?:in|on|from|at|by|under|see)\s*[.!?]?\s*$", re.IGNORECASE)
+POINTING_WORDS = "in|on|from|at|by|under|see"
+POINTS_AT_MARKER = re.compile(rf"\b(?:{POINTING_WORDS})\s*[.!?]?\s*$", re.IGNORECASE)
+# An answer that stops where its answer should be: "The kind it is is [1]." (copulas too, beside the above).
+EMPTY_SLOT = re.compile(rf"\b(?:is|are|was|were|be|called|named|{POINTING_WORDS})\W*$", re.IGNORECASE)
 
 
 REFUSAL_CUE = re.compile(
