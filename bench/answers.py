@@ -4,6 +4,7 @@ python bench/answers.py --sets r-intro --llms 1.5b --modes "" --llm_modes hybrid
 python bench/answers.py --sets nettle --llms 1.5b --modes "" --llm_modes hybrid+rerank  # held out, cryptography
 python bench/answers.py --sets sqlite --llms 1.5b --modes "" --llm_modes hybrid+rerank  # a web site, crawled
 python bench/answers.py --sets postgresql --llms 1.5b --modes "" --llm_modes hybrid+rerank  # held out, a web site
+python bench/answers.py --sets r-intro --llms 1.5b --modes hybrid+rerank --llm_modes hybrid+rerank --scanned  # by OCR
 
 Answer quality, measured (issue 14): what a person reads at the end, for each configuration side by side.
 
@@ -11,19 +12,21 @@ Question sets (bench/answers/*.jsonl, 167 questions): written by us from five re
 on the team wrote, shipped in Debian and kept here with their licences (bench/answers/docs/NOTICE): the Debian
 GNU/Linux FAQ (debian-faq 11.1, 73 pages, 25 questions), the Guide for Debian Maintainers (debmake-doc 1.17, 143
 pages, 22), the Debian Developer's Reference (developers-reference 12.18, 114 pages, 24), An Introduction to R
-(r-doc-pdf 4.2.2, 113 pages, 24), the Nettle Manual (nettle-dev 3.8.1, 111 pages, 24), and 20 HTML pages each of
-the SQLite documentation (sqlite3-doc 3.40.1, 24) and the PostgreSQL 15 documentation (postgresql-doc-15, 24).
-Each line is a question, its key fact (any of a few spellings, the manual's own included: "toyhorse"), the gold
-source (file + page, or a page of the site) and the sentence there that holds the fact (checked at start: a wrong
-page stops the bench). A site's pages are served on 127.0.0.1 and crawled by the product's own crawler (what
-scrape.py does), then indexed from its passages, as a user's site would be. The manuals of the sets asked go into
-one index, so every question has whole other manuals of distractors; with more than one set a second table gives
-each set alone. The default is the first two sets, which the answer code was tuned on; the Developer's Reference,
-An Introduction to R, the Nettle Manual and the PostgreSQL pages were written afterwards and are kept as held-out
-checks of what that tuning generalises to (each was written after the last change it measures was designed). The
-SQLite pages, the first web site, found three faults that were then fixed (navigation stubs in passages, an answer
-in the question's own words losing its citation, a marker closing a pasted paragraph): that set is no longer held
-out.
+(r-doc-pdf 4.2.2, 113 pages, 24), the Nettle Manual (nettle-dev 3.8.1, 111 pages, 24), and 20 HTML pages each of the
+SQLite documentation (sqlite3-doc 3.40.1, 24) and the PostgreSQL 15 documentation (postgresql-doc-15, 24). Each line
+is a question, its key fact (any of a few spellings, the manual's own included: "toyhorse"), the gold source (file +
+page, or a page of the site) and the sentence there that holds the fact (checked at start: a wrong page stops the
+bench). A site's pages are served on 127.0.0.1 and crawled by the product's own crawler (what scrape.py does), then
+indexed from its passages, as a user's site would be. The manuals of the sets asked go into one index, so every
+question has whole other manuals of distractors; with more than one set a second table gives each set alone.
+``--scanned`` asks the manuals as scans: every page an image-only page (200 dpi, noise, blur, a 0.6° skew, JPEG;
+tests/scans.py), no text layer, no bookmarks, read by the product's OCR at ingest (about 3-6 s a page here;
+``ARCHIVESRAG_OCR_THREADS=2`` when nothing else runs). The default is the first two sets, which the answer code was
+tuned on; the Developer's Reference, An Introduction to R, the Nettle Manual and the PostgreSQL pages were written
+afterwards and are kept as held-out checks of what that tuning generalises to (each was written after the last
+change it measures was designed). The SQLite pages, the first web site, found three faults that were then fixed
+(navigation stubs in passages, an answer in the question's own words losing its citation, a marker closing a pasted
+paragraph): that set is no longer held out.
 
 Configurations: retrieval ``dense`` (top-k cosine), ``hybrid`` (BM25 + dense, RRF) and ``rerank`` (the bundled
 ms-marco-MiniLM-L-12-v2 ONNX cross-encoder over 30 dense candidates); answers by each bundled LLM through
@@ -58,6 +61,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # scans.py: image-only PDFs made from real pages (--scanned)
 
 from benchutil import serve_directory  # noqa: E402
 
@@ -386,6 +390,24 @@ def replay(path: Path) -> str:
     return "\n".join(lines)
 
 
+def scan_manual(pdf: Path, out_dir: Path) -> Path:
+    """``pdf`` as a scanner would make it: every page a noisy image, no text layer, no bookmarks (tests/scans.py),
+    under the same file name so that its gold pages still match. What a user with a shelf of scanned manuals
+    gets: OCR text, no headings to cut sections at.
+    """
+    import pypdfium2 as pdfium
+    from scans import scan_pdf
+
+    doc = pdfium.PdfDocument(pdf)
+    pages = len(doc)
+    doc.close()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    scan_pdf(pdf, list(range(1, pages + 1)), out_dir / pdf.name, noisy=True)
+    print(f"scanned {pdf.name}: {pages} pages as images in {time.perf_counter() - t0:.0f}s", flush=True)
+    return out_dir / pdf.name
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", default="debian-faq,debmake-doc")
@@ -395,6 +417,11 @@ def main() -> None:
     ap.add_argument("--top_k", type=int, default=3)
     ap.add_argument("--prompt_chars", type=int, default=PROMPT_CHARS, help="characters of each source in the prompt")
     ap.add_argument("--limit", type=int, default=0, help="first N questions of each set (0: all)")
+    ap.add_argument(
+        "--scanned",
+        action="store_true",
+        help="ask each manual as a scan: every page an image (200 dpi, noise, blur, skew, JPEG), read by OCR",
+    )
     ap.add_argument(
         "--replay",
         metavar="DETAILS",
@@ -417,6 +444,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         docs = sorted({SETS / "docs" / q.source for q in questions if not q.site})
+        if args.scanned:
+            docs = [scan_manual(d, Path(tmp) / "scans") for d in docs]
         sites = sorted({q.site for q in questions if q.site})
         if sites:
             crawled, site_pages = crawl_sites(sites, Path(tmp))

@@ -617,3 +617,23 @@ def test_a_site_question_whose_page_is_missing_or_lacks_its_evidence_stops_the_b
     q = bench_answers.Question("Who founded it?", ["Ian"], source, "Ian Murdock founded it")
     with pytest.raises(SystemExit, match=why):
         bench_answers.check_gold([q], {"site/faq.html": "Debian is a free operating system."})
+
+
+def test_a_scanned_manual_keeps_its_name_and_pages_but_no_text_or_bookmarks(tmp_path):
+    # bench/answers.py --scanned: the gold pages must still match, and OCR must be the only way to read it
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import answers as bench_answers
+    import pypdfium2 as pdfium
+    from pdfs import outlined_pdf
+
+    chapters = {"Access": {"Hours": "The reading room opens at nine."}, "Loans": {}}
+    manual = outlined_pdf(tmp_path / "manual.pdf", chapters)
+    scan = bench_answers.scan_manual(manual, tmp_path / "scans")
+    doc = pdfium.PdfDocument(scan)
+    try:
+        assert scan.name == "manual.pdf" and scan.parent != manual.parent
+        assert len(doc) == 2
+        assert all(not doc[i].get_textpage().get_text_bounded().strip() for i in range(len(doc)))
+        assert not list(doc.get_toc())
+    finally:
+        doc.close()
