@@ -24,9 +24,9 @@ tests/scans.py), no text layer, no bookmarks, read by the product's OCR at inges
 ``ARCHIVESRAG_OCR_THREADS=2`` when nothing else runs). The default is the first two sets, which the answer code was
 tuned on; the Developer's Reference, An Introduction to R, the Nettle Manual and the PostgreSQL pages were written
 afterwards and are kept as held-out checks of what that tuning generalises to (each was written after the last
-change it measures was designed). The SQLite pages, the first web site, found three faults that were then fixed
+change it measures was designed). The SQLite pages, the first web site, found four faults that were then fixed
 (navigation stubs in passages, an answer in the question's own words losing its citation, a marker closing a pasted
-paragraph): that set is no longer held out.
+paragraph, a pointer writing out its source's label): that set is no longer held out.
 
 Configurations: retrieval ``dense`` (top-k cosine), ``hybrid`` (BM25 + dense, RRF) and ``rerank`` (the bundled
 ms-marco-MiniLM-L-12-v2 ONNX cross-encoder over 30 dense candidates); answers by each bundled LLM through
