@@ -4,23 +4,29 @@ The request goes to the real server (as a non-streaming call, so the real model 
 gets ``text`` instead of the model's words, streamed back in the server's own SSE chunk shape. This is how the
 tests make a real stack meet the degenerate answers small models give (``[1]``) on demand. ``requests`` keeps
 each forwarded request body, so a test can see what the client asked the second time. With ``times`` only the
-first ``times`` answers are rewritten; later ones are the real model's words, in the same shape.
+first ``times`` answers are rewritten; later ones are the real model's words, in the same shape. With
+``word_by_word`` the text is streamed a word per chunk, as a model writes it, and ``hung_up`` tells whether the
+client closed the stream before its end.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
 
 class RewritingProxy:
-    def __init__(self, upstream: str, text: str, times: int | None = None) -> None:
+    def __init__(self, upstream: str, text: str, times: int | None = None, word_by_word: bool = False) -> None:
         self.upstream = upstream.rstrip("/")
         self.text = text
         self.times = times
+        self.word_by_word = word_by_word
+        self.hung_up = False
         self.requests: list[dict] = []
         proxy = self
 
@@ -46,28 +52,27 @@ class RewritingProxy:
                     real["choices"][0]["message"]["content"] = text
                     self._send(200, "application/json", json.dumps(real).encode())
                     return
-                chunks = [
-                    {"choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
-                    {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                ]
-                sse = (
-                    "".join(
-                        "data: "
-                        + json.dumps(
-                            {
-                                "id": real.get("id", "x"),
-                                "object": "chat.completion.chunk",
-                                "created": real.get("created", 0),
-                                "model": real.get("model", "m"),
-                                **c,
-                            }
-                        )
-                        + "\n\n"
-                        for c in chunks
-                    )
-                    + "data: [DONE]\n\n"
-                )
-                self._send(200, "text/event-stream", sse.encode())
+                pieces = re.findall(r"\S+\s*", text) if proxy.word_by_word else [text]
+                chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": p}}]} for p in pieces]
+                chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                head = {"id": real.get("id", "x"), "object": "chat.completion.chunk", "created": real.get("created", 0)}
+                events = [f"data: {json.dumps({**head, 'model': real.get('model', 'm'), **c})}\n\n" for c in chunks]
+                events.append("data: [DONE]\n\n")
+                if not proxy.word_by_word:
+                    self._send(200, "text/event-stream", "".join(events).encode())
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")  # no length: the stream ends when the connection does
+                self.end_headers()
+                try:
+                    for event in events:
+                        self.wfile.write(event.encode())
+                        self.wfile.flush()
+                        time.sleep(0.01)  # a model's pace, so a client that stops reading is seen to hang up
+                except (BrokenPipeError, ConnectionResetError):
+                    proxy.hung_up = True
+                self.close_connection = True
 
             def _send(self, status: int, kind: str, data: bytes) -> None:
                 self.send_response(status)

@@ -21,6 +21,7 @@ from archivesrag.rag import IndexStore, Searcher, answer, ingest
 from archivesrag.rag.chain import EXTRACTIVE_NOTE, EXTRACTIVE_REFUSED_NOTE, best_sentences, focus, split_sentences
 from archivesrag.rag.checks import (
     CitationChecker,
+    LoopGuard,
     clearly_an_answer,
     complete_segments,
     copied_source,
@@ -314,6 +315,27 @@ def test_a_non_answer_is_asked_again_then_answered_extractively(constitution, em
     assert len(proxy.requests) == 2 and "That was not an answer" in proxy.requests[1]["messages"][-1]["content"]
     assert result.rejected == [why] * 2 and result.mode == "extractive"
     assert text.startswith(result.sources[0]["snippet"]) and EXTRACTIVE_NOTE in text and "thirty" in text.lower()
+
+
+def test_a_sentence_written_again_is_a_loop_but_a_new_one_is_not():
+    # the 1.5B on the SDCC manual: "The default model is the default model, which is the default model." 16 times
+    guard = LoopGuard()
+    first = ["The default memory model is the small model. ", "The model is the model, which is the model. "]
+    assert guard.keep(first) == (first, False)
+    assert guard.keep(["2. The model is the model, which is the model [1]. ", "More words here now."]) == ([], True)
+    assert LoopGuard().keep(["Yes. ", "Yes. "]) == (["Yes. ", "Yes. "], False)  # too short to call a loop
+
+
+def test_an_answer_that_loops_is_cut_before_the_repetition_and_its_stream_closed(constitution, embedder, llama_server):
+    loop = "The age is the age of a Senator. "
+    looping = "A Senator must be thirty years old [1]. This is the rule, which is the rule. " + loop * 40
+    searcher = Searcher(IndexStore.open(constitution), embedder)
+    with RewritingProxy(llama_server, looping, word_by_word=True) as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        text = "".join(result.stream)
+    assert result.mode == "llm" and len(proxy.requests) == 1, result.rejected
+    assert text.count("The age is the age of a Senator") == 1 and text.startswith("A Senator must be thirty")
+    assert proxy.hung_up  # the client stopped reading: a real server stops writing the loop
 
 
 @pytest.mark.parametrize(

@@ -180,5 +180,8 @@ class OllamaLLM(LLM):
                     yield part["message"]["content"]
                 if part.get("done"):
                     self.usage.add(part.get("prompt_eval_count"), part.get("eval_count"))
+        except GeneratorExit:
+            getattr(parts, "close", lambda: None)()  # the caller stopped reading: close the HTTP stream
+            raise
         except Exception as err:
             raise self._error(err) from None

@@ -127,10 +127,13 @@ class OpenAICompatLLM(LLM):
         return parse_json_answer(await self._acreate(messages, schema, opts), schema, self.where)
 
     def stream(self, messages: Messages, **opts: Any) -> Iterator[str]:
+        """Yield the answer in pieces. Closing this generator early (the caller stops reading) closes the HTTP
+        response, so the server stops writing an answer nobody reads (llama.cpp frees its slot)."""
         try:
-            for chunk in self._client.chat.completions.create(**self._kwargs(messages, None, opts), stream=True):
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
+            with self._client.chat.completions.create(**self._kwargs(messages, None, opts), stream=True) as chunks:
+                for chunk in chunks:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
         except self._openai.OpenAIError as err:
             raise self._error(err) from None
         self.usage.add(None, None)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from archivesrag.rag.checks import (
     COPY_WORDS,
     MARKER,
     CitationChecker,
+    LoopGuard,
     clearly_an_answer,
     complete_segments,
     copied_source,
@@ -200,6 +202,14 @@ def _copied_lower(text: str, texts: list[str], best: list[Sentence]) -> int | No
     return n if n is not None and n > 1 and best[0].score > best[n - 1].score else None
 
 
+def _unrepeated(raw: str, start: int, guard: LoopGuard, final: bool) -> tuple[list[str], int, bool]:
+    """The complete sentences of ``raw`` from ``start`` that do not repeat an earlier one (:class:`LoopGuard`),
+    where they end, and whether one did (then ``raw`` ends there for good)."""
+    segments, end = complete_segments(raw, start, final)
+    kept, looped = guard.keep(segments)
+    return kept, (start + sum(map(len, kept)) if looped else end), looped
+
+
 def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, prompt_chars: int) -> Iterator[str]:
     """Stream the model's answer, sentence by sentence with checked citations (:class:`CitationChecker`), and
     show nothing until it is clearly an answer; on a degenerate answer ask once more, then fall back to the
@@ -221,21 +231,26 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
     for attempt in (1, 2):
         result.attempts = attempt
         hold = top_logit is not None and top_logit > RELEVANT_LOGIT
-        checker = CitationChecker(question, texts)
-        raw, done, ready, shown, copy_of = "", 0, "", False, None
-        for piece in llm.stream(messages, temperature=0, max_tokens=max_tokens):
-            raw += piece
-            segments, done = complete_segments(raw, done, final=False)
-            ready += "".join(checker.fix(seg) for seg in segments)
-            if not shown and copy_of is None and ready and clearly_an_answer(raw, question, labels):
-                if hold and len(MARKER.sub(" ", ready).split()) < COPY_WORDS:
-                    continue  # too short yet to tell a paste from an answer
-                copy_of = _copied_lower(ready, texts, best) if hold else None
-                shown = copy_of is None and not (hold and may_be_refusal(raw))
-            if shown and ready:
-                yield ready
-                ready = ""
-        segments, done = complete_segments(raw, done, final=True)
+        checker, guard = CitationChecker(question, texts), LoopGuard()
+        raw, done, ready, shown, copy_of, looped = "", 0, "", False, None, False
+        with closing(llm.stream(messages, temperature=0, max_tokens=max_tokens)) as pieces:
+            for piece in pieces:
+                raw += piece
+                segments, done, looped = _unrepeated(raw, done, guard, final=False)
+                raw = raw[:done] if looped else raw
+                ready += "".join(checker.fix(seg) for seg in segments)
+                if not shown and copy_of is None and ready and clearly_an_answer(raw, question, labels):
+                    if hold and len(MARKER.sub(" ", ready).split()) < COPY_WORDS and not looped:
+                        continue  # too short yet to tell a paste from an answer
+                    copy_of = _copied_lower(ready, texts, best) if hold else None
+                    shown = copy_of is None and not (hold and may_be_refusal(raw))
+                if shown and ready:
+                    yield ready
+                    ready = ""
+                if looped:
+                    log.info("answer attempt %d began repeating itself: cut after %d characters", attempt, done)
+                    break  # closing the stream stops the server writing the rest of the loop
+        segments, done, _ = _unrepeated(raw, done, guard, final=True)
         ready += "".join(checker.fix(seg) for seg in segments)
         # What would reach the user is judged too: a sentence that was only talk about its citations is gone.
         why = None if shown else degenerate_reason(raw, question, labels) or degenerate_reason(ready, question, labels)

@@ -339,6 +339,41 @@ def complete_segments(text: str, start: int, final: bool) -> tuple[list[str], in
     return out, start
 
 
+LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")  # "3. ", "- ": a list's numbering, not its words
+LOOP_WORDS = 4  # words a sentence must have before its repetition counts as a loop (not "Yes." twice)
+
+
+class LoopGuard:
+    """Tells when the model writes again a sentence it already wrote: greedy decoding can fall into a loop and
+    repeat it until ``max_tokens`` ("The default model is the default model, …" 16 times, the 1.5B on the SDCC
+    manual; list items 3 to 11 the same as item 2, the 0.5B on An Introduction to R: 6 of 678 recorded answers of
+    bench/answers.py). The answer is cut before the repetition, which also ends the wait for it.
+
+    A sentence repeats when its words (markers and list numbering aside) are all of an earlier sentence's or a
+    run inside one.
+
+    Example:
+        >>> guard = LoopGuard()
+        >>> guard.keep(["It is small. ", "This means the model is the model, which is the model. "])
+        (['It is small. ', 'This means the model is the model, which is the model. '], False)
+        >>> guard.keep(["The model is the model, which is the model. ", "More. "])
+        ([], True)
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def keep(self, segments: list[str]) -> tuple[list[str], bool]:
+        """The segments before the first repetition, and whether there was one."""
+        for i, segment in enumerate(segments):
+            body = _norm(LIST_ITEM.sub("", MARKER.sub(" ", segment)))
+            if len(body.split()) >= LOOP_WORDS:
+                if any(f" {body} " in f" {earlier} " for earlier in self.seen):
+                    return segments[:i], True
+                self.seen.append(body)
+        return segments, False
+
+
 COPY_WORDS = 8  # words an answer must have before it can be told to be a copy (a short one matches by chance)
 
 
