@@ -305,6 +305,7 @@ def test_each_bundled_llm_answers_and_cites_the_right_page(constitution, embedde
         ("[1]", "only citation markers"),
         ("The sources [1] and [2] provide information on this.", "empty"),  # all talk about its citations
         ("A Senator must be [1].", "nothing beyond the question"),  # held back while streaming, then re-asked
+        ("The age a person must have attained is [1].", "a citation where the answer should be"),  # new words
     ],
 )
 def test_a_non_answer_is_asked_again_then_answered_extractively(constitution, embedder, llama_server, bad, why):

@@ -65,7 +65,28 @@ def degenerate_reason(text: str, question: str, labels: list[str]) -> str | None
         return "an echo of the prompt"
     if only_restates(stripped, question):  # un-normalised: "pdf()" and "--no-save" keep their marks
         return "nothing beyond the question"
+    if is_pointer(text):
+        return "a citation where the answer should be"
     return None
+
+
+# The marker stands where the answer should be: "The command to show the package name … is [2]." (the 1.5B, its
+# words not quite the question's "shows", so it is no restatement; without its marker it read "… file is.").
+MARKER_AS_ANSWER = re.compile(r"\b(?:is|are|was|were|be|called|named)\s*(?:\[[\d\s,;–-]*\]\s*)+[.!]?\s*$", re.I)
+
+
+def is_pointer(text: str) -> bool:
+    """Every sentence with words ends on a copula followed by its markers: the answer points at a source instead of
+    stating what it says.
+
+    Example:
+        >>> is_pointer("The command to show the name of a .deb file is [2].")
+        True
+        >>> is_pointer("The command is dpkg-deb [2].") or is_pointer("It is [1]. The tool is dpkg-deb [1].")
+        False
+    """
+    sentences = [s.strip() for s in complete_segments(text, 0, True)[0] if content_words(MARKER.sub(" ", s))]
+    return bool(sentences) and all(MARKER_AS_ANSWER.search(s) for s in sentences)
 
 
 def only_restates(answer: str, question: str) -> bool:
@@ -122,6 +143,8 @@ def clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
     stripped = _strip_labels(_before_open_parenthesis(text), labels)
     body = _norm(stripped)
     if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body) or only_restates(stripped, question):
+        return False
+    if is_pointer(text):
         return False
     low = text.strip().lower()
     return not any(p.startswith(low[: len(p)]) or low.startswith(p) for p in PROMPT_ECHO)
