@@ -82,10 +82,27 @@ def is_control_stub(el, text: str) -> bool:
 
 def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]]:
     """(heading path, text) for each selected element in document order; nested matches are taken once. Links-only
-    stubs (:func:`is_control_stub`) are left out, unless the page has nothing else (a hub that is a list of links)."""
+    stubs (:func:`is_control_stub`) are left out, unless the page has nothing else (a hub that is a list of links).
+
+    A definition list's terms head the description that follows them ("-l, --local: When the repository…"), so
+    the packing into passages never parts an option from what it does.
+
+    Example:
+        >>> from lxml import html
+        >>> _blocks(html.fromstring("<dl><dt>-l</dt><dt>--local</dt><dd><p>Copy.</p></dd></dl>"), [{"tag": "dt"},
+        ...         {"tag": "dd"}])
+        [([], '-l, --local: Copy.')]
+    """
     path: list[tuple[int, str]] = []
     out: list[tuple[list[str], str, bool]] = []
     taken: set = set()
+    terms: list[str] = []  # the <dt> texts met since the last block, waiting for their <dd>
+
+    def flush_terms() -> None:
+        if terms:
+            out.append(([t for _, t in path], ", ".join(terms), False))
+            terms.clear()
+
     for el in root.iter():
         if not isinstance(el.tag, str) or el.tag in SKIP_TAGS:
             continue
@@ -93,14 +110,24 @@ def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]
             continue
         level = HEADINGS.get(el.tag)
         if level:
+            flush_terms()
             title = _text(el)
             path = [(lv, t) for lv, t in path if lv < level] + ([(level, title)] if title else [])
             continue
         if _matches(el, selectors):
             taken.add(el)
             text = _text(el)
-            if text:
-                out.append(([t for _, t in path], text, is_control_stub(el, text)))
+            if not text:
+                continue
+            if el.tag == "dt":
+                terms.append(text)
+                continue
+            if el.tag == "dd" and terms:
+                text = f"{', '.join(terms)}: {text}"
+                terms.clear()
+            flush_terms()
+            out.append(([t for _, t in path], text, is_control_stub(el, text)))
+    flush_terms()
     keep_stubs = all(stub for *_, stub in out)
     return [(headings, text) for headings, text, stub in out if keep_stubs or not stub]
 

@@ -151,6 +151,19 @@ def test_an_answer_in_the_questions_own_words_keeps_its_citation():
     )
 
 
+def test_an_answer_naming_a_compound_made_of_the_questions_words_is_cited():
+    # the Git manual (GPL-2), as the 1.5B saw it: every part of "git-daemon-export-ok" is a word of the question
+    sources = [
+        "Other services can be enabled with --enable; only upload-pack is enabled by default.",
+        'It verifies that the directory has the magic file "git-daemon-export-ok", and it will refuse to export any '
+        "Git directory that hasn't explicitly been marked for export this way.",
+    ]
+    c = CitationChecker("Which magic file must a repository directory hold for git daemon to export it?", sources)
+    text = 'The magic file "git-daemon-export-ok" must be present in a repository directory for git daemon to use it.'
+    segments, _ = complete_segments(text, 0, final=True)
+    assert "".join(c.fix(s) for s in segments) + c.finish() == text + " [2]"
+
+
 @pytest.mark.parametrize(
     ("question", "text", "why"),
     [

@@ -258,6 +258,22 @@ def test_a_sentence_with_a_link_in_it_is_content():
     assert extract_page(html, "https://x.org/", min_chars=1).passages[0].text == "Install it with apt.\nThen run it."
 
 
+# The Git manual's markup (asciidoc, GPL-2): an option list is a <dl>; the option's names are <dt>s.
+GIT_OPTIONS = """<h2>OPTIONS</h2><div class="dlist"><dl><dt class="hdlist1">-l</dt><dt class="hdlist1">--local</dt>
+<dd><p>Clone by copying the objects directory.</p></dd><dt class="hdlist1">--depth &lt;depth&gt;</dt>
+<dd><p>Create a shallow clone with a history truncated to the specified number of commits.</p></dd></dl></div>
+<h2>EXAMPLES</h2><div class="listingblock"><pre>$ git clone --depth 1 https://x.org/repo.git</pre></div>"""
+
+
+def test_an_option_list_keeps_each_option_name_with_its_description_and_code_blocks_are_text():
+    page = extract_page(GIT_OPTIONS, "https://x.org/git-clone.html", min_chars=1)
+    assert [(p.headings, p.text) for p in page.passages] == [
+        (["OPTIONS"], "-l, --local: Clone by copying the objects directory.\n--depth <depth>: Create a shallow clone "
+         "with a history truncated to the specified number of commits."),
+        (["EXAMPLES"], "$ git clone --depth 1 https://x.org/repo.git"),
+    ]
+
+
 def test_unknown_key_error_is_a_user_error():
     with pytest.raises(UserError, match="unknown key 'start_url'"):
         validate({"start_url": "https://x.org/"}, "cfg.json")

@@ -20,6 +20,11 @@ WORD = re.compile(r"[^\W_]+")
 # like it adds nothing (bench/answers.py, An Introduction to R: "…is `pdf()`." was judged a restatement and left
 # without a citation).
 CODE = re.compile(r"(?<![\w-])--?[A-Za-z][\w.-]*[\w]|(?<![\w-])-[A-Za-z]\b|\b[A-Za-z_][\w.]*\(\)")
+# A compound name, kept whole beside its parts: "git-daemon-export-ok", "refs/notes/commits", "tar.umask". Its parts
+# may all be the question's own words ("Which magic file must a repository hold for git daemon to export it?"), and
+# then the answer seemed to add nothing a source could back: the right answer lost its only citation
+# (bench/answers.py, the Git pages; replayed on 430 recorded answers: gold cited 399 -> 401, wrong cites 12 -> 12).
+COMPOUND = re.compile(r"(?<![\w-])[A-Za-z_]\w*(?:[-./@][\w{}]+)+")
 PROMPT_ECHO = ("sources:", "question:", ANSWER_RULES[:40].lower())
 HOLD_WORDS = 4  # words of real text an answer must show before it is streamed to the user
 
@@ -236,7 +241,8 @@ def may_be_refusal(text: str) -> bool:
 
 def content_words(text: str) -> set[str]:
     """Lower-case words that carry meaning: 3+ letters or any digit, no stop words; options and calls whole
-    (``--no-save``, ``-b``, ``pdf()``: see :data:`CODE`).
+    (``--no-save``, ``-b``, ``pdf()``: see :data:`CODE`), and compound names whole beside their parts
+    (``git-daemon-export-ok``: see :data:`COMPOUND`).
 
     Example:
         >>> sorted(content_words("Use the --no-save option of R"))
@@ -244,7 +250,7 @@ def content_words(text: str) -> set[str]:
     """
     low = text.lower()
     words = {w for w in WORD.findall(low) if (len(w) >= 3 or any(c.isdigit() for c in w)) and w not in STOPWORDS}
-    return words | set(CODE.findall(low))
+    return words | set(CODE.findall(low)) | {m for m in COMPOUND.findall(low) if len(m) > 3}
 
 
 def backing_sources(scores: list[float]) -> list[int]:

@@ -20,7 +20,18 @@ from urllib.parse import urlsplit
 
 from archivesrag.errors import UserError
 
-DEFAULT_SELECTORS: list[dict[str, str]] = [{"tag": "h1"}, {"tag": "h2"}, {"tag": "p"}, {"tag": "li"}]
+# The seed's "popular elements" (h1, h2, p, li) and those of reference documentation: a definition list's term and
+# its description (man pages, DocBook, Sphinx option lists: "--depth <depth>" is a <dt>, its text a <dd>) and code
+# blocks (<pre>). Without them the Git manual's pages lost every option name (bench/answers.py, git set).
+DEFAULT_SELECTORS: list[dict[str, str]] = [
+    {"tag": "h1"},
+    {"tag": "h2"},
+    {"tag": "p"},
+    {"tag": "li"},
+    {"tag": "dt"},
+    {"tag": "dd"},
+    {"tag": "pre"},
+]
 SELECTOR_KEYS = {"tag", "class", "style"}
 
 
