@@ -45,8 +45,9 @@ def main() -> None:
     ap.add_argument("--include", action="append", default=[], help="only follow URLs matching this regex")
     ap.add_argument("--exclude", action="append", default=[], help="never follow URLs matching this regex")
     ap.add_argument("--avoid_url", action="append", default=[], help="never follow URLs starting with this")
+    defaults = ", ".join(s["tag"] for s in DEFAULT_SELECTORS)
     ap.add_argument("--select", action="append", default=[], help="content selector: p, div.content, .article "
-                    "(default: h1, h2, p, li)")
+                    f"(default: {defaults})")
     ap.add_argument("--max_pages", type=int, default=1000)
     ap.add_argument("--max_depth", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=8)
