@@ -84,14 +84,15 @@ def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]
     """(heading path, text) for each selected element in document order; nested matches are taken once. Links-only
     stubs (:func:`is_control_stub`) are left out, unless the page has nothing else (a hub that is a list of links).
 
-    A definition list's terms head the description that follows them ("-l, --local: When the repository…"), so
-    the packing into passages never parts an option from what it does.
+    A definition list's terms head the description that follows them ("-l, --local — When the repository…"), so
+    the packing into passages never parts an option from what it does, nor the sentence splitter (a colon ends a
+    sentence there) the snippet from its option.
 
     Example:
         >>> from lxml import html
         >>> _blocks(html.fromstring("<dl><dt>-l</dt><dt>--local</dt><dd><p>Copy.</p></dd></dl>"), [{"tag": "dt"},
         ...         {"tag": "dd"}])
-        [([], '-l, --local: Copy.')]
+        [([], '-l, --local — Copy.')]
     """
     path: list[tuple[int, str]] = []
     out: list[tuple[list[str], str, bool]] = []
@@ -123,7 +124,7 @@ def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]
                 terms.append(text)
                 continue
             if el.tag == "dd" and terms:
-                text = f"{', '.join(terms)}: {text}"
+                text = f"{', '.join(terms)} — {text}"  # a dash, not a colon: a colon ends a sentence for the snippet
                 terms.clear()
             flush_terms()
             out.append(([t for _, t in path], text, is_control_stub(el, text)))

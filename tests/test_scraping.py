@@ -268,7 +268,7 @@ GIT_OPTIONS = """<h2>OPTIONS</h2><div class="dlist"><dl><dt class="hdlist1">-l</
 def test_an_option_list_keeps_each_option_name_with_its_description_and_code_blocks_are_text():
     page = extract_page(GIT_OPTIONS, "https://x.org/git-clone.html", min_chars=1)
     assert [(p.headings, p.text) for p in page.passages] == [
-        (["OPTIONS"], "-l, --local: Clone by copying the objects directory.\n--depth <depth>: Create a shallow clone "
+        (["OPTIONS"], "-l, --local — Clone by copying the objects directory.\n--depth <depth> — Create a shallow clone "
          "with a history truncated to the specified number of commits."),
         (["EXAMPLES"], "$ git clone --depth 1 https://x.org/repo.git"),
     ]
