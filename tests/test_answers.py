@@ -135,6 +135,13 @@ def test_a_marker_closing_uncited_sentences_cites_the_source_they_came_from():
     assert "".join(c.fix(s) for s in segments).endswith("'It''s a string literal.' [2]")
 
 
+def checked(question: str, sources: list[str], text: str) -> str:
+    """A whole answer through the citation check, sentence by sentence, as it streams."""
+    c = CitationChecker(question, sources)
+    segments, _ = complete_segments(text, 0, final=True)
+    return "".join(c.fix(s) for s in segments) + c.finish()
+
+
 def test_an_answer_in_the_questions_own_words_keeps_its_citation():
     # "VIRTUAL" is the question's word: the sentence adds no new word, yet states the answer; its source backs it.
     # The SQLite documentation (public domain), as the 1.5B saw it.
@@ -143,10 +150,9 @@ def test_an_answer_in_the_questions_own_words_keeps_its_citation():
         "Generated columns can be either VIRTUAL or STORED. The value of a VIRTUAL column is computed when read, "
         "whereas the value of a STORED column is computed when the row is written.",
     ]
-    c = CitationChecker("If a generated column says neither VIRTUAL nor STORED, which kind is it?", sources)
+    question = "If a generated column says neither VIRTUAL nor STORED, which kind is it?"
     text = "If a generated column says neither VIRTUAL nor STORED, it is a VIRTUAL column. This is stated in [1]."
-    segments, _ = complete_segments(text, 0, final=True)
-    assert "".join(c.fix(s) for s in segments) + c.finish() == (
+    assert checked(question, sources, text) == (
         "If a generated column says neither VIRTUAL nor STORED, it is a VIRTUAL column. [2]"
     )
 
@@ -158,10 +164,9 @@ def test_an_answer_naming_a_compound_made_of_the_questions_words_is_cited():
         'It verifies that the directory has the magic file "git-daemon-export-ok", and it will refuse to export any '
         "Git directory that hasn't explicitly been marked for export this way.",
     ]
-    c = CitationChecker("Which magic file must a repository directory hold for git daemon to export it?", sources)
+    question = "Which magic file must a repository directory hold for git daemon to export it?"
     text = 'The magic file "git-daemon-export-ok" must be present in a repository directory for git daemon to use it.'
-    segments, _ = complete_segments(text, 0, final=True)
-    assert "".join(c.fix(s) for s in segments) + c.finish() == text + " [2]"
+    assert checked(question, sources, text) == text + " [2]"
 
 
 @pytest.mark.parametrize(
