@@ -24,6 +24,7 @@ from urllib.parse import urldefrag, urljoin
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 SKIP_TAGS = {"script", "style", "noscript", "template", "svg"}
 CONTROL_TAGS = ("a", "button")
+CELL_TAGS = ("th", "td")
 STUB_CHARS = 80  # a selected block this short whose every word is a link or a button is navigation, not content
 WS = re.compile(r"\s+")
 
@@ -84,6 +85,9 @@ def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]
     """(heading path, text) for each selected element in document order; nested matches are taken once. Links-only
     stubs (:func:`is_control_stub`) are left out, unless the page has nothing else (a hub that is a list of links).
 
+    A table row is one block, its cells apart ("Default — DeflateBufferSize 8096"); a row that holds selected
+    blocks itself (a page laid out in a table) is not, its blocks are.
+
     A definition list's terms head the description that follows them ("-l, --local — When the repository…"), so
     the packing into passages never parts an option from what it does, nor the sentence splitter (a colon ends a
     sentence there) the snippet from its option.
@@ -116,8 +120,10 @@ def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]
             path = [(lv, t) for lv, t in path if lv < level] + ([(level, title)] if title else [])
             continue
         if _matches(el, selectors):
+            if el.tag == "tr" and _holds_blocks(el, selectors):
+                continue  # a layout table's row: its paragraphs and lists are the blocks
             taken.add(el)
-            text = _text(el)
+            text = _row_text(el) if el.tag == "tr" else _text(el)
             if not text:
                 continue
             if el.tag == "dt":
@@ -131,6 +137,25 @@ def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]
     flush_terms()
     keep_stubs = all(stub for *_, stub in out)
     return [(headings, text) for headings, text, stub in out if keep_stubs or not stub]
+
+
+def _row_text(row) -> str:
+    """A table row's cells, each without the colon that labels it, joined by dashes: "Default:" | "DeflateBufferSize
+    8096" -> "Default — DeflateBufferSize 8096". Cells run together ("Default:DeflateBufferSize 8096") otherwise,
+    and a colon would end a sentence for the snippet (as for a definition list's terms).
+
+    Example:
+        >>> from lxml import html
+        >>> _row_text(html.fromstring("<table><tr><th>Default:</th><td>Off</td><td></td></tr></table>").find(".//tr"))
+        'Default — Off'
+    """
+    cells = [_text(c).rstrip(":").strip() for c in row if isinstance(c.tag, str) and c.tag in CELL_TAGS]
+    return " — ".join(c for c in cells if c)
+
+
+def _holds_blocks(row, selectors: list[dict[str, str]]) -> bool:
+    """The row holds a heading or an element the selectors take (a paragraph, a list, a nested table's row)."""
+    return any(isinstance(d.tag, str) and (d.tag in HEADINGS or _matches(d, selectors)) for d in row.iterdescendants())
 
 
 def _drop_skipped(root) -> None:

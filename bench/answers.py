@@ -214,7 +214,7 @@ def page_text(path: Path) -> str:
 
 def lost_in_crawl(questions: list[Question], site_pages: dict[str, str]) -> list[str]:
     """The web-page questions whose evidence the crawl did not keep: what a user of the crawler would lose."""
-    return [q.question for q in questions if q.site and norm(q.evidence) not in norm(site_pages.get(q.source, ""))]
+    return [q.question for q in questions if q.site and tokens(q.evidence) not in tokens(site_pages.get(q.source, ""))]
 
 
 def crawl_sites(sites: list[str], tmp: Path) -> tuple[list[Path], dict[str, str]]:

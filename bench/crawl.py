@@ -2,7 +2,7 @@
 
 Crawl throughput, same loopback site, same concurrency, robots.txt on, same page limit, in one run: scrape.py vs
 Scrapy 2.x (its own venv under .bench/, created on first use), each as a fresh process, each extracting the same
-elements (the default selectors: h1, h2, p, li, dt, dd, pre) to JSONL. Prints pages/s for both and the ratio, and
+elements (the default selectors: h1, h2, p, li, dt, dd, pre, tr) to JSONL. Prints pages/s for both and the ratio, and
 the peak memory (RSS of the crawler's whole process tree, sampled every 50 ms with psutil) of each.
 Target (issue 3): >= 2x Scrapy's pages/s at concurrency 8 on several hundred pages; peak memory < 500 MB for a
 10,000-page crawl (run with --copies 20 --pages 10000: the site is served under 20 prefixes).
@@ -41,7 +41,7 @@ class Docs(scrapy.Spider):
     def parse(self, response):
         if not isinstance(response, HtmlResponse):
             return
-        texts = [" ".join(t.split()) for t in response.css("h1, h2, p, li, dt, dd, pre").xpath("string()").getall()]
+        texts = [" ".join(t.split()) for t in response.css("h1, h2, p, li, dt, dd, pre, tr").xpath("string()").getall()]
         title = response.css("title::text").get()
         yield {"url": response.url, "title": title, "text": "\n".join(t for t in texts if t)}
         for href in response.css("a::attr(href)").getall():

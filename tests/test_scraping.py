@@ -274,6 +274,31 @@ def test_an_option_list_keeps_each_option_name_with_its_description_and_code_blo
     ]
 
 
+# The Apache HTTP Server manual's markup (Apache-2.0): each directive's default is in a table; a page laid out in a
+# table (as many older sites are) keeps its paragraphs as paragraphs.
+APACHE_DIRECTIVE = """<h2>DeflateBufferSize Directive</h2><table class="directive">
+<tr><th><a href="directive-dict.html#Syntax">Syntax:</a></th><td><code>DeflateBufferSize value</code></td></tr>
+<tr><th><a href="directive-dict.html#Default">Default:</a></th><td><code>DeflateBufferSize 8096</code></td></tr>
+</table><p>The size in bytes of the fragments that zlib should compress at one time.</p>"""
+LAYOUT_TABLE = """<table><tr><td><a href="/">Home</a></td><td><h1>Finding aids</h1><p>The fonds holds 40 boxes.</p>
+<ul><li>Series 1: letters</li></ul></td></tr></table>"""
+
+
+def test_a_table_row_is_a_block_with_its_cells_apart():
+    page = extract_page(APACHE_DIRECTIVE, "https://x.org/mod_deflate.html", min_chars=1)
+    assert page.passages[0].text == (
+        "Syntax — DeflateBufferSize value\nDefault — DeflateBufferSize 8096\n"
+        "The size in bytes of the fragments that zlib should compress at one time."
+    )
+
+
+def test_a_page_laid_out_in_a_table_keeps_its_paragraphs_and_lists():
+    page = extract_page(LAYOUT_TABLE, "https://x.org/fonds.html", min_chars=1)
+    assert [(p.headings, p.text) for p in page.passages] == [
+        (["Finding aids"], "The fonds holds 40 boxes.\nSeries 1: letters")
+    ]
+
+
 def test_unknown_key_error_is_a_user_error():
     with pytest.raises(UserError, match="unknown key 'start_url'"):
         validate({"start_url": "https://x.org/"}, "cfg.json")
