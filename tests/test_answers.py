@@ -303,27 +303,6 @@ def test_the_snippet_is_the_sentence_the_cross_encoder_judges_to_answer(embedder
     assert snippet.startswith("If you have more than one Debian machine") and "apt-cacher" in snippet
 
 
-# The Apache HTTP Server manual (Apache-2.0), crawled: a directive's table rows, one block per line, then its text.
-DIRECTIVE_TABLE = (
-    "Description — Fragment size to be compressed at one time by zlib\nSyntax — DeflateBufferSize value\n"
-    "Default — DeflateBufferSize 8096\nContext — server config, virtual host\nThe DeflateBufferSize directive "
-    "specifies the size in bytes of the fragments that zlib should compress at one time."
-)
-
-
-def test_the_snippet_of_a_crawled_table_is_the_row_that_answers(embedder):
-    hit = Hit(Chunk(DIRECTIVE_TABLE, "apache.jsonl", url="https://x.org/mod_deflate.html"), 0.7)
-    [best] = best_sentences("What is the default DeflateBufferSize?", [hit], embedder, load_reranker("bundled"))
-    assert best.text == "Default — DeflateBufferSize 8096"
-
-
-def test_the_prompt_keeps_a_crawled_pages_rows_apart_and_a_pdfs_line_wraps_joined():
-    web = focus(DIRECTIVE_TABLE, "Default — DeflateBufferSize 8096", lines_are_blocks=True)
-    pdf = focus("No Person shall be a Senator who\nshall not have attained", "No Person", lines_are_blocks=False)
-    assert "Syntax — DeflateBufferSize value\nDefault — DeflateBufferSize 8096\n" in web
-    assert pdf == "No Person shall be a Senator who shall not have attained"
-
-
 @pytest.fixture(scope="module", params=["0.5b", "1.5b"])
 def bundled_llm(request):
     srv = local_server(bundled_gguf_path(request.param), n_ctx=2048, n_parallel=2)  # 0.5b: conftest's server

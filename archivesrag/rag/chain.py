@@ -53,9 +53,10 @@ PROMPT_CHARS = 600  # of each source in the prompt; bench/answers.py: see README
 
 # ---------------------------------------------------------------- the extractive answer
 
-# Not after "e.g." / "i.e." / "cf." / "vs.": the Debian FAQ's "remove them, e.g. by running aptitude clean." lost its
-# answer to such a cut, in the snippet, the extractive answer and the refusal re-ask's quote.
-SENTENCE_END = re.compile(r"(?<=[.!?;:])(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bcf\.)(?<!\bvs\.)\s+|\n\s*\n+")
+# Not after "e.g." / "eg." / "i.e." / "cf." / "vs.": the Debian FAQ's "remove them, e.g. by running aptitude clean."
+# lost its answer to such a cut, in the snippet, the extractive answer and the refusal re-ask's quote (and ab's "-T"
+# entry, "Content-type header to use for POST/PUT data, eg. application/x-www-form-urlencoded", its example).
+SENTENCE_END = re.compile(r"(?<=[.!?;:])(?<!\be\.g\.)(?<!\beg\.)(?<!\bi\.e\.)(?<!\bcf\.)(?<!\bvs\.)\s+|\n\s*\n+")
 LINE_WRAP = re.compile(r"[ \t]*\r?\n(?![ \t]*\r?\n)[ \t]*")
 
 
