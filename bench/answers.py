@@ -57,6 +57,7 @@ Prints one table; writes artifacts/answers.json (and per-answer details in artif
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import statistics
@@ -207,8 +208,9 @@ def check_gold(questions: list[Question]) -> None:
                 sys.exit(f"{q.source} page {p} does not hold the evidence for {q.question!r}")
 
 
+@functools.cache
 def page_text(path: Path) -> str:
-    """A web page's whole visible text, normalised (:func:`norm`)."""
+    """A web page's whole visible text, normalised (:func:`norm`); read once per page, however many questions."""
     import lxml.html
 
     root = lxml.html.parse(str(path)).getroot()
