@@ -26,6 +26,9 @@ SKIP_TAGS = {"script", "style", "noscript", "template", "svg"}
 CONTROL_TAGS = ("a", "button")
 CELL_TAGS = ("th", "td")
 STUB_CHARS = 80  # a selected block this short whose every word is a link or a button is navigation, not content
+# What a permalink anchor shows: Sphinx and MkDocs write "¶" after every heading and option, others "#", "§", a link
+# emoji, or a zero-width space (Docusaurus).
+PERMALINK_MARKS = frozenset(("¶", "#", "§", "🔗", "\u200b"))
 WS = re.compile(r"\s+")
 
 
@@ -154,13 +157,52 @@ def _row_text(row) -> str:
 
 
 def _holds_blocks(row, selectors: list[dict[str, str]]) -> bool:
-    """The row holds a heading or an element the selectors take (a paragraph, a list, a nested table's row)."""
-    return any(isinstance(d.tag, str) and (d.tag in HEADINGS or _matches(d, selectors)) for d in row.iterdescendants())
+    """The row is laid out, not a row of data: it holds a heading, or one of its cells holds more than one element
+    the selectors take, or one that is not a paragraph (a list, a nested table's row).
+
+    A cell that wraps its text in one paragraph is still a data cell: Sphinx and docutils write every cell as
+    ``<td><p>RUNTIME</p></td>``. Taken as layout, the CMake manual's tables fell apart into one block per cell, and a
+    cell that was a link ("NVIDIA HPC Compiler") was then dropped as a navigation stub.
+
+    Example:
+        >>> from lxml import html
+        >>> row = lambda cells: html.fromstring(f"<table><tr>{cells}</tr></table>").find(".//tr")
+        >>> _holds_blocks(row("<td><p>RUNTIME</p></td><td><p>bin</p></td>"), [{"tag": "p"}])
+        False
+        >>> _holds_blocks(row("<td><p>Intro.</p><p>More.</p></td>"), [{"tag": "p"}])
+        True
+    """
+    for d in row.iterdescendants():
+        if isinstance(d.tag, str) and d.tag in HEADINGS:
+            return True
+    for cell in row:
+        if not isinstance(cell.tag, str) or cell.tag not in CELL_TAGS:
+            continue
+        inner = [d for d in cell.iterdescendants() if isinstance(d.tag, str) and _matches(d, selectors)]
+        if len(inner) > 1 or any(d.tag != "p" for d in inner):
+            return True
+    return False
 
 
 def _drop_skipped(root) -> None:
     for el in list(root.iter(*SKIP_TAGS)):
         el.drop_tree()
+    _drop_permalinks(root)
+
+
+def _drop_permalinks(root) -> None:
+    """Drop the anchors that link a heading or an option to itself ("install¶"). Kept, the mark ends every heading
+    in a source's label ("install¶ › Installing Targets¶") and sticks to options ("-S <path-to-source>¶ — Path …").
+
+    Example:
+        >>> from lxml import html
+        >>> h = html.fromstring('<h2>Options<a class="headerlink" href="#options">¶</a></h2>')
+        >>> _drop_permalinks(h); _text(h)
+        'Options'
+    """
+    for a in list(root.iter("a")):
+        if (a.get("href") or "").startswith("#") and _text(a) in PERMALINK_MARKS:
+            a.drop_tree()
 
 
 def pack(blocks: list[tuple[list[str], str]], max_chars: int, min_chars: int) -> list[PagePassage]:

@@ -299,6 +299,34 @@ def test_a_page_laid_out_in_a_table_keeps_its_paragraphs_and_lists():
     ]
 
 
+# The CMake manual's markup (Sphinx/docutils, BSD-3-clause): every cell wraps its text in a paragraph, a cell may be
+# a link, and every heading ends in a permalink anchor.
+SPHINX_TABLE = """<h1>CMAKE_&lt;LANG&gt;_COMPILER_ID<a class="headerlink" href="#cmake-lang-compiler-id"
+title="Permalink to this headline">¶</a></h1><table class="docutils align-default">
+<thead><tr class="row-odd"><th class="head"><p>Value</p></th><th class="head"><p>Name</p></th></tr></thead><tbody>
+<tr class="row-even"><td><p><code class="docutils literal notranslate"><span class="pre">NVHPC</span></code></p></td>
+<td><p><a class="reference external" href="https://developer.nvidia.com/hpc-compilers">NVIDIA HPC Compiler</a></p>
+</td></tr></tbody></table>"""
+
+
+def test_a_sphinx_table_row_is_one_block_and_keeps_its_linked_cell():
+    page = extract_page(SPHINX_TABLE, "https://x.org/CMAKE_LANG_COMPILER_ID.html", min_chars=1)
+    assert [(p.headings, p.text) for p in page.passages] == [
+        (["CMAKE_<LANG>_COMPILER_ID"], "Value — Name\nNVHPC — NVIDIA HPC Compiler")
+    ]
+
+
+def test_a_permalink_anchor_stays_out_of_headings_and_option_terms():
+    html = """<h2>Options<a class="headerlink" href="#options" title="Permalink to this heading">¶</a></h2><dl>
+<dt id="cmdoption-cmake-S"><span class="pre">-S</span> &lt;path-to-source&gt;<a class="headerlink"
+href="#cmdoption-cmake-S">¶</a></dt><dd><p>Path to root directory of the CMake project to build.</p></dd></dl>
+<p>See <a href="#">#</a> and <a href="other.html">¶</a>.</p>"""
+    page = extract_page(html, "https://x.org/cmake.1.html", min_chars=1)
+    assert [(p.headings, p.text) for p in page.passages] == [
+        (["Options"], "-S <path-to-source> — Path to root directory of the CMake project to build.\nSee and ¶.")
+    ]
+
+
 def test_unknown_key_error_is_a_user_error():
     with pytest.raises(UserError, match="unknown key 'start_url'"):
         validate({"start_url": "https://x.org/"}, "cfg.json")
