@@ -78,6 +78,17 @@ def test_a_pointer_that_writes_out_its_sources_label_is_never_shown_while_it_str
     assert degenerate_reason(text, question, [label]) == "nothing beyond the question"
 
 
+def test_a_restated_question_is_never_shown_while_its_last_word_is_still_arriving():
+    # The 1.5B on the CMake pages restated its question whole; cut mid-word ("must h"), the "h" looked like a new
+    # word, the answer was shown as it streamed, and the restatement reached the user.
+    question = "Which command must have been invoked for CMake to generate the tests added with add_test()?"
+    text = "The command must have been invoked for CMake to generate the tests added with add_test(). [1]"
+    assert not any(clearly_an_answer(text[:n], question, []) for n in range(1, len(text) + 1))
+    assert degenerate_reason(text, question, []) == "nothing beyond the question"
+    answer = "The command is enable_testing(). [1]"
+    assert clearly_an_answer(answer, question, [])
+
+
 def test_a_citation_moves_to_the_source_that_holds_the_fact():
     sources = ["sbuild gives a clean chroot build", "The gbp command is the alias of git-buildpackage"]
     c = CitationChecker("What is the gbp command?", sources)

@@ -144,7 +144,10 @@ def _before_open_parenthesis(text: str) -> str:
 def clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
     """True once the start of a streamed answer can no longer turn out degenerate (then it is shown). Words inside
     a parenthesis not yet closed do not count: the 0.5B on the SQLite pages wrote "…by default is (Quirks, Caveats,
-    and Gotchas In SQLite › 8. … (http://…/quirks.html))." — a pointer, once the label is complete and set aside."""
+    and Gotchas In SQLite › 8. … (http://…/quirks.html))." — a pointer, once the label is complete and set aside.
+    Nor does a word still arriving: "The command must h" is not yet "have", one of the question's words (the 1.5B
+    on the CMake pages restated its question whole, and the "h" had let it through)."""
+    text = PARTIAL_WORD.sub("", text)
     stripped = _strip_labels(_before_open_parenthesis(text), labels)
     body = _norm(stripped)
     if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body) or only_restates(stripped, question):
@@ -154,6 +157,8 @@ def clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
     low = text.strip().lower()
     return not any(p.startswith(low[: len(p)]) or low.startswith(p) for p in PROMPT_ECHO)
 
+
+PARTIAL_WORD = re.compile(r"[\w-]+$")  # the end of a streamed text that may be the start of a longer word
 
 STOPWORD_TEXT = (
     "the and for with that this from are was were has have had not but can you your which what when where who how "
