@@ -270,6 +270,16 @@ def test_a_sentence_is_not_cut_after_an_abbreviation():
     ]
 
 
+def test_every_row_of_a_long_table_can_be_the_best_sentence():
+    # The CMake manual's compiler IDs, one passage of rows with no sentence end: cut at 400 characters, the rows
+    # past the cut were never a candidate for the snippet, the extractive answer or the prompt window.
+    rows = [f"Vendor{i} — Vendor number {i} Compiler" for i in range(40)] + ["NVHPC — NVIDIA HPC Compiler"]
+    pieces = split_sentences("Value — Name\n" + "\n".join(rows))
+    assert any("NVHPC — NVIDIA HPC Compiler" in p for p in pieces)
+    assert all(len(p) <= 400 for p in pieces)
+    assert " ".join(pieces) == "Value — Name " + " ".join(rows)  # nothing lost, nothing repeated
+
+
 def test_focus_keeps_the_matching_sentence():
     text = " ".join(f"Filler sentence number {i} about nothing." for i in range(40)) + " The key is 42. " + "x " * 300
     window = focus(text, "The key is 42.", max_chars=300)

@@ -57,11 +57,11 @@ PROMPT_CHARS = 600  # of each source in the prompt; bench/answers.py: see README
 # lost its answer to such a cut, in the snippet, the extractive answer and the refusal re-ask's quote (and ab's "-T"
 # entry, "Content-type header to use for POST/PUT data, eg. application/x-www-form-urlencoded", its example).
 SENTENCE_END = re.compile(r"(?<=[.!?;:])(?<!\be\.g\.)(?<!\beg\.)(?<!\bi\.e\.)(?<!\bcf\.)(?<!\bvs\.)\s+|\n\s*\n+")
-LINE_WRAP = re.compile(r"[ \t]*\r?\n(?![ \t]*\r?\n)[ \t]*")
 
 
 def split_sentences(text: str, min_words: int = 4, max_chars: int = 400) -> list[str]:
-    r"""Sentences of a chunk that can stand alone as an answer; long ones are cut at ``max_chars``.
+    r"""Sentences of a chunk that can stand alone as an answer; a run longer than ``max_chars`` with no sentence end
+    in it comes in pieces of whole lines (:func:`line_pieces`).
 
     A single line break is a PDF's line wrap, not the end of a sentence (only a blank line is).
 
@@ -70,11 +70,31 @@ def split_sentences(text: str, min_words: int = 4, max_chars: int = 400) -> list
         ['No Person shall be a Senator who shall be thirty.', 'The next one is here.']
     """
     out = []
-    for raw in SENTENCE_END.split(LINE_WRAP.sub(" ", text)):
-        sentence = " ".join(raw.split())
-        if len(sentence.split()) >= min_words:
-            out.append(sentence[:max_chars])
+    for raw in SENTENCE_END.split(text):
+        out += [piece for piece in line_pieces(raw, max_chars) if len(piece.split()) >= min_words]
     return out or [" ".join(text.split())[:max_chars]]
+
+
+def line_pieces(run: str, max_chars: int) -> list[str]:
+    r"""``run`` on one line when it fits in ``max_chars``, else in pieces of whole lines that each fit (a line
+    longer than that is cut). A table's rows, a list or a code block has no sentence end: cut at ``max_chars``,
+    all of it past the cut was out of reach of the snippet, the extractive answer and the prompt window (the CMake
+    manual's table of compiler IDs, 1,500 characters: its "NVHPC — NVIDIA HPC Compiler" row was never shown).
+
+    Example:
+        >>> line_pieces("Value — Name\nGNU — GNU Compiler Collection\nNVHPC — NVIDIA HPC Compiler", 45)
+        ['Value — Name GNU — GNU Compiler Collection', 'NVHPC — NVIDIA HPC Compiler']
+    """
+    flat = " ".join(run.split())
+    if len(flat) <= max_chars:
+        return [flat] if flat else []
+    pieces, piece = [], ""
+    for line in (" ".join(line.split()) for line in run.splitlines()):
+        if piece and line and len(piece) + 1 + len(line) > max_chars:
+            pieces.append(piece)
+            piece = ""
+        piece = f"{piece} {line}".strip()
+    return [p[:max_chars] for p in [*pieces, piece] if p]
 
 
 @dataclass(frozen=True)
