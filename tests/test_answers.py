@@ -89,6 +89,24 @@ def test_a_restated_question_is_never_shown_while_its_last_word_is_still_arrivin
     assert clearly_an_answer(answer, question, [])
 
 
+def test_the_models_own_citation_stays_when_its_source_backs_the_answer_best():
+    # The 1.5B on the Git pages: a right answer in its own words, then a pointer to the right source.
+    sources = [
+        "--origin <name> — Instead of using the remote name origin to keep track of the upstream repository, use "
+        "<name>. Overrides clone.defaultRemoteName from the config.",
+        "<repository> — The (possibly remote) repository to clone from. <directory> — The name of a new directory.",
+    ]
+    question = "Which remote name does git clone use for the upstream repository unless told otherwise?"
+    answer = (
+        'The remote name used for the upstream repository is "origin" unless explicitly overridden by the '
+        "`--origin` option."
+    )
+    c = CitationChecker(question, sources)
+    assert (c.fix(answer) + c.fix(" This is covered in [1].")).rstrip() + c.finish() == answer + " [1]"
+    other = CitationChecker(question, sources)
+    assert (other.fix(answer) + other.fix(" This is covered in [2].")).rstrip() + other.finish() == answer  # not best
+
+
 def test_a_citation_moves_to_the_source_that_holds_the_fact():
     sources = ["sbuild gives a clean chroot build", "The gbp command is the alias of git-buildpackage"]
     c = CitationChecker("What is the gbp command?", sources)

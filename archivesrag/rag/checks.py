@@ -173,6 +173,7 @@ KEYWORD = re.compile(r"\b[A-Z]{2,}\b")  # written in capitals: a keyword or a na
 YES_NO = re.compile(r"\s*(?:is|are|was|were|do|does|did|can|could|should|will|would|has|have|had|may|must)\b", re.I)
 SEGMENT_END = re.compile(r"[.!?](?=\s)|\n")
 SUPPORTED = 0.5  # share of a sentence's new words that a source must hold to back it
+OWN_SUPPORTED = 1 / 3  # ... to keep the model's own marker, when it names the one source that backs it best
 BACKING_MARGIN = 0.15  # a source this close to the best-backing one backs the sentence as well
 META = re.compile(
     r"\b(sources?|mentioned|cited|refer(?:s|red)?|cover(?:s|ed)?|found in|information|provided|listed|described|"
@@ -276,13 +277,32 @@ def backing_sources(scores: list[float]) -> list[int]:
     return [n for n, s in enumerate(scores, start=1) if s >= SUPPORTED and s >= top - BACKING_MARGIN]
 
 
+def own_choice(scores: list[float], segment: str) -> list[int]:
+    """The source the model cited itself, kept though no source reaches :data:`SUPPORTED`, when it alone backs the
+    sentence best and holds at least :data:`OWN_SUPPORTED` of its new words. Moving a marker or adding one needs the
+    full bar; keeping the model's own choice needs less. The 1.5B on the Git pages answered "The remote name used
+    for the upstream repository is "origin" unless explicitly overridden by the `--origin` option." and cited
+    source [1], which says "Instead of using the remote name origin to keep track of the upstream repository, use
+    <name>": 2 of the 5 new words, the others its own, so the right citation was dropped.
+
+    Example:
+        >>> own_choice([0.4, 0.2, 0.0], "This is covered in [1]."), own_choice([0.4, 0.2, 0.0], "It is [2].")
+        ([1], [])
+    """
+    top = max(scores, default=0.0)
+    best = [n for n, s in enumerate(scores, start=1) if s == top]
+    cited = {int(n) for n in MARKER.findall(segment)}
+    return best if top >= OWN_SUPPORTED and len(best) == 1 and best[0] in cited else []
+
+
 class CitationChecker:
     """Checks each ``[n]`` the model writes against the sources, sentence by sentence, as the answer streams.
 
     Small models put the right fact next to the wrong number ("... is git-buildpackage [1]" when it came from
     [3]). A sentence's *new* words (not in the question) are looked up in each source as the model saw it; the
     sources that back the sentence (:func:`backing_sources`) replace its markers, highest-ranked first, as many
-    as the model wrote, and a marker is dropped when no source (or no further one) backs the sentence. A marker
+    as the model wrote, and a marker is dropped when no source (or no further one) backs the sentence, unless it
+    names the source that backs it best, by a smaller margin (:func:`own_choice`). A marker
     alone (``[1]`` on its own line) is checked against the sentence before it; a marker past the sources given
     is dropped. An answer that cites nothing but is backed by a source gets that source at its end. A refusal that
     names nothing, after a sentence that answered, is dropped (:func:`is_empty_refusal`).
@@ -332,7 +352,7 @@ class CitationChecker:
         if has_words:
             self.last = body
         self.run = "" if marked else f"{self.run} {body}" if has_words else self.run
-        backing = backing_sources(scores)
+        backing = backing_sources(scores) or own_choice(scores, segment)
         if backing and scores[backing[0] - 1] > self.best_overall[0]:
             self.best_overall = (scores[backing[0] - 1], backing[0])
         backers = iter(backing)
