@@ -187,7 +187,6 @@ def _holds_blocks(row, selectors: list[dict[str, str]]) -> bool:
 def _drop_skipped(root) -> None:
     for el in list(root.iter(*SKIP_TAGS)):
         el.drop_tree()
-    _drop_permalinks(root)
 
 
 def _drop_permalinks(root) -> None:
@@ -314,6 +313,7 @@ def extract_page(
     title = _text(title_el) if title_el is not None else None
     links = extract_links(root, base_url)
     _drop_skipped(root)
+    _drop_permalinks(root)
     body = root.find("body")
     blocks = _blocks(body if body is not None else root, selectors or DEFAULT_SELECTORS)
     via = "selectors"

@@ -27,6 +27,7 @@ CODE = re.compile(r"(?<![\w-])--?[A-Za-z][\w.-]*[\w]|(?<![\w-])-[A-Za-z]\b|\b[A-
 COMPOUND = re.compile(r"(?<![\w-])[A-Za-z_]\w*(?:[-./@][\w{}]+)+")
 PROMPT_ECHO = ("sources:", "question:", ANSWER_RULES[:40].lower())
 HOLD_WORDS = 4  # words of real text an answer must show before it is streamed to the user
+PARTIAL_WORD = re.compile(r"[\w-]+$")  # the end of a streamed text that may be the start of a longer word
 
 
 def _norm(text: str) -> str:
@@ -157,8 +158,6 @@ def clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
     low = text.strip().lower()
     return not any(p.startswith(low[: len(p)]) or low.startswith(p) for p in PROMPT_ECHO)
 
-
-PARTIAL_WORD = re.compile(r"[\w-]+$")  # the end of a streamed text that may be the start of a longer word
 
 STOPWORD_TEXT = (
     "the and for with that this from are was were has have had not but can you your which what when where who how "
