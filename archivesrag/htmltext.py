@@ -30,6 +30,14 @@ STUB_CHARS = 80  # a selected block this short whose every word is a link or a b
 # emoji, or a zero-width space (Docusaurus).
 PERMALINK_MARKS = frozenset(("¶", "#", "§", "🔗", "\u200b"))
 WS = re.compile(r"\s+")
+# Preformatted text (a man page set in <pre>, a plain-text document, a code block): a blank line parts paragraphs,
+# a word a formatter hyphenated at a line end is joined, and a flush-left line in capitals heads what follows it (a
+# man page's "DESCRIPTION", "CONFIGURATION PARAMETERS").
+PRE_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+PRE_HYPHEN = re.compile(r"(?<=[A-Za-z])-\n[ \t]*(?=[a-z])")
+PRE_HEADING = re.compile(r"[A-Z][A-Z0-9()]*(?: [A-Z][A-Z0-9()]*)*")
+PRE_HEADING_CHARS = 40
+PRE_LEVEL = 7  # below any h1-h6 of the page, so the page's own headings stay above it
 
 
 @dataclass
@@ -89,7 +97,8 @@ def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]
     stubs (:func:`is_control_stub`) are left out, unless the page has nothing else (a hub that is a list of links).
 
     A table row is one block, its cells apart ("Default — DeflateBufferSize 8096"); a row that holds selected
-    blocks itself (a page laid out in a table) is not, its blocks are.
+    blocks itself (a page laid out in a table) is not, its blocks are. A ``<pre>`` is one block per paragraph, under
+    the man page section it sits in (:func:`_pre_blocks`).
 
     A definition list's terms head the description that follows them ("-l, --local — When the repository…"), so
     the packing into passages never parts an option from what it does, nor the sentence splitter (a colon ends a
@@ -126,6 +135,14 @@ def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]
             if el.tag == "tr" and _holds_blocks(el, selectors):
                 continue  # a layout table's row: its paragraphs and lists are the blocks
             taken.add(el)
+            if el.tag == "pre":
+                flush_terms()
+                outer = path
+                for heading, text in _pre_blocks(el.text_content()):
+                    path = [*outer, (PRE_LEVEL, heading)] if heading else outer
+                    out.append(([t for _, t in path], text, False))
+                path = outer
+                continue
             text = _row_text(el) if el.tag == "tr" else _text(el)
             if not text:
                 continue
@@ -140,6 +157,38 @@ def _blocks(root, selectors: list[dict[str, str]]) -> list[tuple[list[str], str]
     flush_terms()
     keep_stubs = all(stub for *_, stub in out)
     return [(headings, text) for headings, text, stub in out if keep_stubs or not stub]
+
+
+def _pre_blocks(text: str) -> list[tuple[str | None, str]]:
+    r"""A ``<pre>``'s paragraphs, each with the section heading it sits under (or None): one block per paragraph, its
+    lines kept (each with its spaces squeezed), a word hyphenated at a line end joined, a man page's section line
+    (flush left, in capitals, with indented lines under it) the heading of what follows.
+
+    Read as one block, a man page set in one ``<pre>`` (Postfix's manual pages, the man2html style) was a single run
+    of 10,000 characters with no headings, cut at 1,500 characters wherever a sentence ended, its words hyphenated
+    ("con- figuration") and each option's name run into the text before it.
+
+    Example:
+        >>> _pre_blocks("DESCRIPTION\n       The queue is in /var/spool/post-\n       fix.\n\n       -v     Verbose.\n")
+        [('DESCRIPTION', 'The queue is in /var/spool/postfix.'), ('DESCRIPTION', '-v Verbose.')]
+    """
+    out: list[tuple[str | None, str]] = []
+    heading: str | None = None
+    for paragraph in PRE_PARAGRAPH.split(PRE_HYPHEN.sub("", text.expandtabs())):
+        lines = [line.rstrip() for line in paragraph.splitlines() if line.strip()]
+        if not lines:
+            continue
+        first = lines[0]
+        under = lines[1:]
+        if (
+            len(first) <= PRE_HEADING_CHARS
+            and PRE_HEADING.fullmatch(first)
+            and under
+            and all(line[:1].isspace() for line in under)
+        ):
+            heading, lines = first, under
+        out.append((heading, "\n".join(" ".join(line.split()) for line in lines)))
+    return out
 
 
 def _row_text(row) -> str:

@@ -327,6 +327,55 @@ href="#cmdoption-cmake-S">¶</a></dt><dd><p>Path to root directory of the CMake 
     ]
 
 
+# The Postfix manual's markup (IPL-1.0 / EPL-2.0): a whole man page set in one <pre>, its section names in bold
+# capitals, its words hyphenated at line ends by the formatter.
+POSTFIX_MAN_PAGE = """<title> Postfix manual - postqueue(1) </title><body><pre>
+POSTQUEUE(1)                                                      POSTQUEUE(1)
+
+<b>NAME</b>
+       postqueue - Postfix queue control and listing
+
+<b>DESCRIPTION</b>
+       -j     Produce a queue listing in JSON format, based on output from the
+              <a href="showq.8.html"><b>showq</b>(8)</a> daemon.  The result is a stream of zero  or  more  JSON
+              objects,  one per queue file.
+
+       -p     Produce a traditional sendmail-style queue listing.
+
+<b>CONFIGURATION PARAMETERS</b>
+       <b><a href="postconf.5.html#trigger_timeout">trigger_timeout</a> (10s)</b>
+              The time limit for sending a trigger to a Postfix daemon.
+
+       Available in Postfix version 2.2 and later:
+
+       <b><a href="postconf.5.html#authorized_flush_users">authorized_flush_users</a> (static:anyone)</b>
+              List  of users who are authorized to flush the queue.  Such de-
+              cisions are made by the administrator.
+</pre></body>"""
+
+
+def test_a_man_page_in_one_pre_keeps_its_sections_paragraphs_and_whole_words():
+    page = extract_page(POSTFIX_MAN_PAGE, "https://x.org/postqueue.1.html", min_chars=1)
+    assert [(p.headings, p.text) for p in page.passages] == [
+        ([], "POSTQUEUE(1) POSTQUEUE(1)"),
+        (["NAME"], "postqueue - Postfix queue control and listing"),
+        (["DESCRIPTION"], "-j Produce a queue listing in JSON format, based on output from the\nshowq(8) daemon. The "
+         "result is a stream of zero or more JSON\nobjects, one per queue file.\n-p Produce a traditional "
+         "sendmail-style queue listing."),
+        (["CONFIGURATION PARAMETERS"], "trigger_timeout (10s)\nThe time limit for sending a trigger to a Postfix "
+         "daemon.\nAvailable in Postfix version 2.2 and later:\nauthorized_flush_users (static:anyone)\nList of "
+         "users who are authorized to flush the queue. Such decisions are made by the administrator."),
+    ]
+
+
+def test_a_capitalised_line_heads_a_pre_only_when_flush_left_with_the_lines_under_it_indented():
+    html = "<h2>Schema</h2><pre>NUMERIC</pre><pre>SELECT\nFROM t;\n\n  NOTE\n  keep it</pre>"
+    page = extract_page(html, "https://x.org/sql.html", min_chars=1)
+    assert [(p.headings, p.text) for p in page.passages] == [
+        (["Schema"], "NUMERIC\nSELECT\nFROM t;\nNOTE\nkeep it")
+    ]
+
+
 def test_unknown_key_error_is_a_user_error():
     with pytest.raises(UserError, match="unknown key 'start_url'"):
         validate({"start_url": "https://x.org/"}, "cfg.json")
