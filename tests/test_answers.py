@@ -288,6 +288,26 @@ def test_a_sentence_is_not_cut_after_an_abbreviation():
     ]
 
 
+def test_a_colon_inside_brackets_does_not_end_a_sentence():
+    # Postfix's TUNING_README (IPL-1.0 / EPL-2.0): cut at "(default:", the parameter's name was too short to be a
+    # sentence and its value went out of every sentence that names it.
+    text = (
+        "These statistics are maintained by the anvil(8) server (translation: if anvil(8) breaks, then connection "
+        "limits stop working).\nIMPORTANT: These limits must not be used to regulate legitimate traffic.\n"
+        "smtpd_client_connection_count_limit (default: 50) — The maximum number of connections that an SMTP client "
+        "may make simultaneously.\n\nAn unclosed (bracket at a paragraph's end:\n\nstill ends it there."
+    )
+    assert split_sentences(text) == [
+        "These statistics are maintained by the anvil(8) server (translation: if anvil(8) breaks, then connection "
+        "limits stop working).",
+        "These limits must not be used to regulate legitimate traffic.",
+        "smtpd_client_connection_count_limit (default: 50) — The maximum number of connections that an SMTP client "
+        "may make simultaneously.",
+        "An unclosed (bracket at a paragraph's end:",
+        "still ends it there.",
+    ]
+
+
 def test_every_row_of_a_long_table_can_be_the_best_sentence():
     # The CMake manual's compiler IDs, one passage of rows with no sentence end: cut at 400 characters, the rows
     # past the cut were never a candidate for the snippet, the extractive answer or the prompt window.

@@ -57,6 +57,7 @@ PROMPT_CHARS = 600  # of each source in the prompt; bench/answers.py: see README
 # lost its answer to such a cut, in the snippet, the extractive answer and the refusal re-ask's quote (and ab's "-T"
 # entry, "Content-type header to use for POST/PUT data, eg. application/x-www-form-urlencoded", its example).
 SENTENCE_END = re.compile(r"(?<=[.!?;:])(?<!\be\.g\.)(?<!\beg\.)(?<!\bi\.e\.)(?<!\bcf\.)(?<!\bvs\.)\s+|\n\s*\n+")
+BLANK_LINE = re.compile(r"\n\s*\n")
 
 
 def split_sentences(text: str, min_words: int = 4, max_chars: int = 400) -> list[str]:
@@ -70,9 +71,32 @@ def split_sentences(text: str, min_words: int = 4, max_chars: int = 400) -> list
         ['No Person shall be a Senator who shall be thirty.', 'The next one is here.']
     """
     out = []
-    for raw in SENTENCE_END.split(text):
+    for raw in sentence_runs(text):
         out += [piece for piece in line_pieces(raw, max_chars) if len(piece.split()) >= min_words]
     return out or [" ".join(text.split())[:max_chars]]
+
+
+def sentence_runs(text: str) -> list[str]:
+    """``text`` cut at each sentence end (:data:`SENTENCE_END`), but not at a colon or semicolon inside brackets.
+
+    Postfix writes every parameter as "smtpd_client_connection_count_limit (default: 50) — The maximum number of
+    connections…": cut at its colon, the parameter's name was a three-word piece, too short to be a sentence, and
+    the value went out of every sentence that names it, so the snippet, the extractive answer and the prompt window
+    could not pair them ("(translation: if anvil(8) breaks…)" was cut the same way). A blank line still ends.
+
+    Example:
+        >>> sentence_runs("max_use (default: 100) — Connections served. Then: stop.")
+        ['max_use (default: 100) — Connections served.', 'Then:', 'stop.']
+    """
+    runs, start = [], 0
+    for end in SENTENCE_END.finditer(text):
+        run = text[start : end.start()]
+        if run[-1:] in ":;" and run.count("(") > run.count(")") and not BLANK_LINE.search(end.group()):
+            continue  # inside brackets: "(default: 50)"
+        runs.append(run)
+        start = end.end()
+    runs.append(text[start:])
+    return runs
 
 
 def line_pieces(run: str, max_chars: int) -> list[str]:
