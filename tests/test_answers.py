@@ -107,6 +107,21 @@ def test_the_models_own_citation_stays_when_its_source_backs_the_answer_best():
     assert (other.fix(answer) + other.fix(" This is covered in [2].")).rstrip() + other.finish() == answer  # not best
 
 
+def test_a_number_written_with_its_unit_backs_the_number_in_the_answer():
+    # The 1.5B on Postfix's postqueue(1) (IPL-1.0 / EPL-2.0): "10 seconds" from "trigger_timeout (10s)", then a
+    # pointer to it; the marker went to a source that merely says "seconds".
+    sources = [
+        "syslog_facility (mail) The syslog facility of Postfix logging. trigger_timeout (10s) The time limit for "
+        "sending a trigger to a Postfix daemon (for example, the pickup(8) or qmgr(8) daemon).",
+        "minimal_backoff_time (default: 300 seconds; before Postfix 2.4: 1000s) — The minimal amount of time a "
+        "message won't be looked at. maximal_backoff_time (default: 4000 seconds) — The maximal amount of time.",
+    ]
+    question = "What is the default time limit, trigger_timeout, for sending a trigger to a Postfix daemon?"
+    c = CitationChecker(question, sources)
+    answer = "The default time limit for sending a trigger to a Postfix daemon is 10 seconds."
+    assert c.fix(answer) + c.fix(" This limit is specified in the [1] source.") == answer + " [1]"
+
+
 def test_a_citation_moves_to_the_source_that_holds_the_fact():
     sources = ["sbuild gives a clean chroot build", "The gbp command is the alias of git-buildpackage"]
     c = CitationChecker("What is the gbp command?", sources)

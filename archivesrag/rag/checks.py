@@ -25,6 +25,10 @@ CODE = re.compile(r"(?<![\w-])--?[A-Za-z][\w.-]*[\w]|(?<![\w-])-[A-Za-z]\b|\b[A-
 # then the answer seemed to add nothing a source could back: the right answer lost its only citation
 # (bench/answers.py, the Git pages; replayed on 430 recorded answers: gold cited 399 -> 401, wrong cites 12 -> 12).
 COMPOUND = re.compile(r"(?<![\w-])[A-Za-z_]\w*(?:[-./@][\w{}]+)+")
+# A number written with its unit, whose number counts as a word of its own too: "10s" holds "10". Postfix lists
+# "trigger_timeout (10s)"; the 1.5B answered "is 10 seconds", and the source it had from was judged to hold none of
+# its new words, so the marker went to another source that merely said "seconds" (bench/answers.py, the Postfix pages).
+QUANTITY = re.compile(r"\b(\d+(?:\.\d+)?)[a-z]+\b")
 PROMPT_ECHO = ("sources:", "question:", ANSWER_RULES[:40].lower())
 HOLD_WORDS = 4  # words of real text an answer must show before it is streamed to the user
 PARTIAL_WORD = re.compile(r"[\w-]+$")  # the end of a streamed text that may be the start of a longer word
@@ -246,16 +250,17 @@ def may_be_refusal(text: str) -> bool:
 
 def content_words(text: str) -> set[str]:
     """Lower-case words that carry meaning: 3+ letters or any digit, no stop words; options and calls whole
-    (``--no-save``, ``-b``, ``pdf()``: see :data:`CODE`), and compound names whole beside their parts
-    (``git-daemon-export-ok``: see :data:`COMPOUND`).
+    (``--no-save``, ``-b``, ``pdf()``: see :data:`CODE`), compound names whole beside their parts
+    (``git-daemon-export-ok``: see :data:`COMPOUND`), and the number of a number with its unit (:data:`QUANTITY`).
 
     Example:
-        >>> sorted(content_words("Use the --no-save option of R"))
-        ['--no-save', 'option', 'save']
+        >>> sorted(content_words("Use the --no-save option of R")), sorted(content_words("trigger_timeout (10s)"))
+        (['--no-save', 'option', 'save'], ['10', '10s', 'timeout', 'trigger'])
     """
     low = text.lower()
     words = {w for w in WORD.findall(low) if (len(w) >= 3 or any(c.isdigit() for c in w)) and w not in STOPWORDS}
-    return words | set(CODE.findall(low)) | {m for m in COMPOUND.findall(low) if len(m) > 3}
+    compounds = {m for m in COMPOUND.findall(low) if len(m) > 3}
+    return words | set(CODE.findall(low)) | compounds | set(QUANTITY.findall(low))
 
 
 def backing_sources(scores: list[float]) -> list[int]:
