@@ -89,6 +89,16 @@ def test_a_restated_question_is_never_shown_while_its_last_word_is_still_arrivin
     assert clearly_an_answer(answer, question, [])
 
 
+def test_a_restated_question_followed_by_talk_about_its_source_is_never_shown():
+    # The same restatement, the next time followed by "This is stated in [1].": "stated" looked like a new word.
+    question = "Which command must have been invoked for CMake to generate the tests added with add_test()?"
+    restated = "The command must have been invoked for CMake to generate the tests added with add_test()."
+    text = restated + " This is stated in [1]."
+    assert not any(clearly_an_answer(text[:n], question, []) for n in range(1, len(text) + 1))
+    answer = "The command is enable_testing(). This is stated in [1]."
+    assert clearly_an_answer(answer, question, [])
+
+
 def test_the_models_own_citation_stays_when_its_source_backs_the_answer_best():
     # The 1.5B on the Git pages: a right answer in its own words, then a pointer to the right source.
     sources = [

@@ -151,11 +151,15 @@ def clearly_an_answer(text: str, question: str, labels: list[str]) -> bool:
     a parenthesis not yet closed do not count: the 0.5B on the SQLite pages wrote "…by default is (Quirks, Caveats,
     and Gotchas In SQLite › 8. … (http://…/quirks.html))." — a pointer, once the label is complete and set aside.
     Nor does a word still arriving: "The command must h" is not yet "have", one of the question's words (the 1.5B
-    on the CMake pages restated its question whole, and the "h" had let it through)."""
+    on the CMake pages restated its question whole, and the "h" had let it through). Nor do words that talk about
+    the sources (:data:`META`): the next time, the restatement went on "This is stated in [1]." and "stated" let it
+    through; the checker then made that sentence a bare marker, so what the user read was the question restated."""
     text = PARTIAL_WORD.sub("", text)
     stripped = _strip_labels(_before_open_parenthesis(text), labels)
     body = _norm(stripped)
-    if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body) or only_restates(stripped, question):
+    if len(body.split()) < HOLD_WORDS or _norm(question).startswith(body):
+        return False
+    if only_restates(META.sub(" ", stripped), question):
         return False
     if is_pointer(text):
         return False
