@@ -26,7 +26,7 @@ CODE = re.compile(r"(?<![\w-])--?[A-Za-z][\w.-]*[\w]|(?<![\w-])-[A-Za-z]\b|\b[A-
 # (bench/answers.py, the Git pages; replayed on 430 recorded answers: gold cited 399 -> 401, wrong cites 12 -> 12).
 COMPOUND = re.compile(r"(?<![\w-])[A-Za-z_]\w*(?:[-./@][\w{}]+)+")
 # A number written with its unit, whose number counts as a word of its own too: "10s" holds "10". Postfix lists
-# "trigger_timeout (10s)"; the 1.5B answered "is 10 seconds", and the source it had from was judged to hold none of
+# "trigger_timeout (10s)"; the 1.5B answered "is 10 seconds", and the source it had it from was judged to hold none of
 # its new words, so the marker went to another source that merely said "seconds" (bench/answers.py, the Postfix pages).
 QUANTITY = re.compile(r"\b(\d+(?:\.\d+)?)[a-z]+\b")
 PROMPT_ECHO = ("sources:", "question:", ANSWER_RULES[:40].lower())
