@@ -216,6 +216,41 @@ def test_running_headers_and_page_numbers_are_not_indexed_as_text(tmp_path, embe
     assert all(bodies[n - 1][:30] in " ".join(text[n].split()) for n in (2, 3, 4))
 
 
+def _page_texts(store: IndexStore) -> dict[int, str]:
+    chunks = store.get(store.all_texts()[0])
+    return {n: " ".join("".join(c.text for c in chunks if c.page == n).split()) for n in {c.page for c in chunks}}
+
+
+def test_a_chapters_own_running_head_is_not_indexed_as_text(tmp_path, embedder):
+    # "Chapter 8: Command Line Editing 122" atop each page of a chapter (the Bash manual): on less than half the
+    # pages, so it stayed in every chunk of the chapter and cut in two each sentence that ran on from the page before
+    bodies = [p for p in stdlib_paragraphs(40) if p.endswith(".")][:9]
+    pages = [f"Chapter {n // 3 + 1}: Part {'ABC'[n // 3]} {n + 7}\n{body}" for n, body in enumerate(bodies)]
+    ingest([text_pdf(tmp_path / "book.pdf", pages)], tmp_path / "idx", embedder, show_progress=False)
+    text = _page_texts(IndexStore.open(tmp_path / "idx"))
+    assert [text[n][:18] for n in (1, 4, 7)] == ["Chapter 1: Part A ", "Chapter 2: Part B ", "Chapter 3: Part C "]
+    assert not any("Chapter" in text[n] for n in (2, 3, 5, 6, 8, 9))
+    assert all(text[n].startswith(bodies[n - 1][:40]) for n in (2, 3, 5, 6, 8, 9))
+
+
+def test_a_sentence_that_runs_on_to_the_next_page_is_found_whole(tmp_path, embedder):
+    # the Bash manual: "If the number of possible completions is greater than or equal to this value, Readline will
+    # ask whether or not the user wishes to view" | "them; otherwise ... The default limit is 100." The chunk with
+    # the default began at "them", and retrieval could not find it
+    first = stdlib_paragraphs(1)[0] + (
+        " hold-limit The number of boxes a reader may keep on the desk. If a reader asks for more boxes than this, the"
+    )
+    second = "archivist asks the reader to return some first. The default limit is twelve.\n" + stdlib_paragraphs(2)[1]
+    ingest([text_pdf(tmp_path / "m.pdf", [first, second])], tmp_path / "idx", embedder, show_progress=False)
+    store = IndexStore.open(tmp_path / "idx")
+    hit = Searcher(store, embedder).search("When does the archivist ask a reader to return boxes?", k=1)[0]
+    assert hit.chunk.page == 2
+    assert " ".join(hit.chunk.text.split()).startswith(
+        "If a reader asks for more boxes than this, the archivist asks the reader to return some first."
+    )
+    assert "hold-limit" not in hit.chunk.text  # whole sentences stay on their page: a fact is cited by its own page
+
+
 def test_bookmarks_that_name_nothing_on_their_page_keep_the_pages_whole(tmp_path, embedder):
     # a hand-made outline: a bookmark titled unlike any heading, one with no target, one with no title
     from pypdf import PdfReader, PdfWriter

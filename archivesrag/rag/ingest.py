@@ -43,6 +43,7 @@ SUFFIXES = {".pdf", ".jsonl", ".txt", ".md", ".html", ".htm"}
 PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
 HEADING_WORDS = 6  # words of a bookmarked heading enough to find it on its page
 MIN_PIECE_CHARS = 100  # a shorter run above a page's first heading joins that heading's section
+RUN_ON_CHARS = 300  # of a page's run-on end carried to the next page's first chunk (see run_on_tail)
 COMMIT_EVERY_S = 5.0  # commit what is parsed at least this often, even when fewer than batch_chunks
 
 
@@ -205,22 +206,46 @@ def _line_key(line: str) -> str:
     return re.sub(r"\d+", "#", " ".join(line.split()).lower())
 
 
+def _numbered_with_page(occurrences: list[tuple[int, str]]) -> bool:
+    """Each line's last number is its page's number (page index plus one offset for all): a running head that
+    carries the page number, like a chapter's "Chapter 8: Command Line Editing 122"."""
+    offsets = set()
+    for index, line in occurrences:
+        numbers = re.findall(r"\d+", line)
+        if not numbers:
+            return False
+        offsets.add(int(numbers[-1]) - index)
+    return len(offsets) == 1
+
+
 def strip_running_lines(pages: list[str]) -> list[str]:
     r"""Drop running headers and footers: a page's first or last line that, numbers aside, is the first or last
-    line of at least half the pages (and of 3). Kept where it first appears (the title page).
+    line of at least half the pages (and of 3), or of 3 pages where its number is the page number (a chapter's
+    own running head). Kept where it first appears (the title page).
 
     Why: "Shared MIME-info Database" atop every page of a spec otherwise matches every question about the spec,
-    its chunks win on it, and the snippet shown is the header itself; a footer's page number ends each chunk.
+    its chunks win on it, and the snippet shown is the header itself; a footer's page number ends each chunk. A
+    book that heads each page with its chapter ("Chapter 8: Command Line Editing 122", the Bash manual) has no
+    line on half its pages, yet the head would still sit in every chunk of the chapter and cut in two a sentence
+    that runs on from the page before.
 
     Example:
         >>> strip_running_lines(["Spec\nIntro.\n1", "Spec\nGlobs.\n2", "Spec\nMagic.\n3"])
         ['Spec\nIntro.\n1', 'Globs.', 'Magic.']
+        >>> pages = ["Title", "Ch 1: Use 1\nA.", "Ch 1: Use 2\nB.", "Ch 1: Use 3\nC.", "Index", "D", "E", "F"]
+        >>> strip_running_lines(pages)[:4]
+        ['Title', 'Ch 1: Use 1\nA.', 'B.', 'C.']
     """
     lines = [text.strip("\n").split("\n") for text in pages]
     enough = max(3, len(pages) // 2)
     for end in (0, -1):
         counts = Counter(_line_key(ls[end]) for ls in lines if ls and ls[end].strip())
         running = {key for key, n in counts.items() if n >= enough}
+        where: dict[str, list[tuple[int, str]]] = {}
+        for i, ls in enumerate(lines):
+            if ls and ls[end].strip():
+                where.setdefault(_line_key(ls[end]), []).append((i, ls[end]))
+        running |= {key for key, at in where.items() if len(at) >= 3 and _numbered_with_page(at)}
         seen: set[str] = set()
         for ls in lines:
             key = _line_key(ls[end]) if ls and ls[end].strip() else ""
@@ -229,6 +254,34 @@ def strip_running_lines(pages: list[str]) -> list[str]:
                     ls.pop(end)
                 seen.add(key)
     return ["\n".join(ls) for ls in lines]
+
+
+def run_on_tail(page: str, max_chars: int = RUN_ON_CHARS) -> str:
+    r"""The start of the sentence a page ends in, when it runs on to the next page (at most its last ``max_chars``,
+    cut at a word); empty when the page ends its sentence. :func:`load_pdf` asks only where the next page starts
+    in lower case, in mid-sentence (not at a running head, a heading or a new paragraph).
+
+    Why: chunks never cross pages, so the Bash manual's "If the number of possible completions is greater than
+    or equal to this value, Readline will ask whether or not the user wishes to view" | "them; otherwise, they
+    are simply listed. ... The default limit is 100." left the next page's first chunk starting at "them":
+    asked the default, retrieval could not find it. Prefixed with the sentence's start, the chunk reads whole.
+    Only that sentence is carried, not the whole ones before it: a fact the chunk carried would be cited by the
+    next page's number.
+
+    Example:
+        >>> run_on_tail("A term. The thing that sets it. If set, it will ask whether to")
+        'If set, it will ask whether to'
+        >>> run_on_tail("It ends here.")
+        ''
+    """
+    text = page.rstrip()
+    if not re.search(r"[\w,\-]$", text):
+        return ""
+    ends = [m.end() for m in re.finditer(r"[.!?:]\s+", text)]
+    start = max(ends[-1] if ends else 0, len(text) - max_chars)
+    if start and not text[start - 1].isspace() and " " in text[start:]:
+        start = text.index(" ", start) + 1  # a word cut at the start is dropped
+    return text[start:]
 
 
 def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
@@ -268,7 +321,11 @@ def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
         heading: str | None = None
         pages = strip_running_lines([read.get(i, text) for i, text in enumerate(texts)])
         for i, text in enumerate(pages):
+            before = heading
             pieces, heading = split_at_headings(text, outline.get(i, []), heading)
+            runs_on = i and pieces and pieces[0][1] == before and pieces[0][0].lstrip()[:1].islower()
+            if runs_on and (tail := run_on_tail(pages[i - 1])):
+                pieces[0] = (f"{tail}\n{pieces[0][0]}", pieces[0][1])
             sections += [Section(t, i + 1, title=title, headings=h, ocr=i in read) for t, h in pieces]
     finally:
         doc.close()
