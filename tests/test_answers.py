@@ -18,7 +18,14 @@ from archivesrag.bundled import BundledGGUF, assemble, bundled_gguf_path
 from archivesrag.errors import UserError
 from archivesrag.llm import get_llm, local_server
 from archivesrag.rag import IndexStore, Searcher, answer, ingest
-from archivesrag.rag.chain import EXTRACTIVE_NOTE, EXTRACTIVE_REFUSED_NOTE, best_sentences, focus, split_sentences
+from archivesrag.rag.chain import (
+    EXTRACTIVE_NOTE,
+    EXTRACTIVE_REFUSED_NOTE,
+    UNCITED_NOTE,
+    best_sentences,
+    focus,
+    split_sentences,
+)
 from archivesrag.rag.checks import (
     CitationChecker,
     LoopGuard,
@@ -403,6 +410,17 @@ def test_each_bundled_llm_answers_and_cites_the_right_page(constitution, embedde
     assert result.mode == "llm" and degenerate_reason(text, question, []) is None, text
     assert "two" in text.lower() or "2 senators" in text.lower(), text
     assert result.cited and all(result.sources[n - 1]["page"] == 2 for n in result.cited), (text, result.sources)
+    assert UNCITED_NOTE not in text
+
+
+def test_an_answer_no_source_backs_says_so(constitution, embedder, llama_server):
+    # the 1.5B, asked which Readline command C-r runs with no source that says, answered from its own knowledge
+    searcher = Searcher(IndexStore.open(constitution), embedder)
+    with RewritingProxy(llama_server, "Applicants must first win the harbour pilots' swimming race.") as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        text = "".join(result.stream)
+    assert result.mode == "llm" and not result.cited
+    assert text == f"Applicants must first win the harbour pilots' swimming race.\n\n{UNCITED_NOTE}"
 
 
 @pytest.mark.parametrize(

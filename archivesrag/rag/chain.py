@@ -187,6 +187,10 @@ EXTRACTIVE_HELD_NOTE = (
     "(Extractive answer: the passage of source [1] that best matches the question. The LLM {what}; the reranker "
     "judged this source relevant.)"
 )
+UNCITED_NOTE = (
+    "(This answer cites no source: none of the passages found states it, so it may come from the model's own "
+    "knowledge rather than your documents.)"
+)
 REFUSED = "said the sources do not cover it"
 PASTED = "repeated a passage of a source that answers less well"
 NO_ANSWER = "gave no usable answer"
@@ -265,7 +269,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
     passage word for word while source [1]'s best sentence scores higher (:func:`_copied_lower`). The second try's
     prompt quotes source [1]'s best sentence. A second refusal or paste, or a second try that is no answer at all,
     falls back to the extractive answer, as above (the reranker vouches for its source), labelled with what the
-    model said.
+    model said. An answer that ends up citing no source (none backs it) says so below it (:data:`UNCITED_NOTE`).
     """
     question, hits = result.question, result.hits
     labels = [h.chunk.label() for h in hits]
@@ -328,6 +332,10 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
         if why is None:
             yield ready.rstrip() + checker.finish()
             result.cited = sorted(checker.cited)
+            if not result.cited and not is_refusal(raw):
+                # Asked which command C-r runs, with no source that says, the 1.5B answered from what it knew:
+                # right in one run, wrong in another. The reader should know which answers the documents back.
+                yield f"\n\n{UNCITED_NOTE}"
             return
         log.warning("answer attempt %d was %s: %r", attempt, why, raw[:80])
         result.rejected.append(why)
