@@ -206,46 +206,59 @@ def _line_key(line: str) -> str:
     return re.sub(r"\d+", "#", " ".join(line.split()).lower())
 
 
-def _numbered_with_page(occurrences: list[tuple[int, str]]) -> bool:
-    """Each line's last number is its page's number (page index plus one offset for all): a running head that
-    carries the page number, like a chapter's "Chapter 8: Command Line Editing 122"."""
-    offsets = set()
-    for index, line in occurrences:
-        numbers = re.findall(r"\d+", line)
-        if not numbers:
-            return False
-        offsets.add(int(numbers[-1]) - index)
-    return len(offsets) == 1
+def _edge_numbers(line: str) -> set[int]:
+    """The whole numbers a line starts or ends with ("52 Chapter 5. Managing Packages", "Chapter 8: Command Line
+    Editing 122"), where a running head or footer prints its page number; not a section number ("5.11.")."""
+    found = set()
+    if m := re.match(r"\s*(\d+)(?![\d.])", line):
+        found.add(int(m[1]))
+    if m := re.search(r"(?<![\d.])(\d+)\s*$", line):
+        found.add(int(m[1]))
+    return found
+
+
+def _page_number_offset(lines: list[list[str]]) -> int | None:
+    """Printed page number minus page index, when at least 3 pages (and a tenth of them) print it at the start or
+    end of their first or last line; else None."""
+    offsets: Counter[int] = Counter()
+    for i, ls in enumerate(lines):
+        if ls:
+            offsets.update({n - i for n in _edge_numbers(ls[0]) | _edge_numbers(ls[-1])})
+    if not offsets:
+        return None
+    offset, pages = offsets.most_common(1)[0]
+    return offset if pages >= max(3, len(lines) // 10) else None
 
 
 def strip_running_lines(pages: list[str]) -> list[str]:
-    r"""Drop running headers and footers: a page's first or last line that, numbers aside, is the first or last
-    line of at least half the pages (and of 3), or of 3 pages where its number is the page number (a chapter's
-    own running head). Kept where it first appears (the title page).
+    r"""Drop running headers and footers: a page's first or last line that prints the page's own number (at its
+    start or end, where the document prints it on 3 pages and a tenth), and one that, numbers aside, is the first
+    or last line of at least half the pages (and of 3), kept where it first appears (the title page).
 
     Why: "Shared MIME-info Database" atop every page of a spec otherwise matches every question about the spec,
     its chunks win on it, and the snippet shown is the header itself; a footer's page number ends each chunk. A
-    book that heads each page with its chapter ("Chapter 8: Command Line Editing 122", the Bash manual) has no
-    line on half its pages, yet the head would still sit in every chunk of the chapter and cut in two a sentence
-    that runs on from the page before.
+    book that heads each page with its chapter or section and the page number ("Chapter 8: Command Line Editing
+    122", the Bash manual; "5.11. Non-Maintainer Uploads (NMUs) 51", the Developer's Reference) has no such line
+    on half its pages, yet it sat in every chunk and cut in two each sentence that runs on to the next page.
 
     Example:
         >>> strip_running_lines(["Spec\nIntro.\n1", "Spec\nGlobs.\n2", "Spec\nMagic.\n3"])
-        ['Spec\nIntro.\n1', 'Globs.', 'Magic.']
-        >>> pages = ["Title", "Ch 1: Use 1\nA.", "Ch 1: Use 2\nB.", "Ch 1: Use 3\nC.", "Index", "D", "E", "F"]
-        >>> strip_running_lines(pages)[:4]
-        ['Title', 'Ch 1: Use 1\nA.', 'B.', 'C.']
+        ['Spec\nIntro.', 'Globs.', 'Magic.']
+        >>> pages = ["Title", "Ch 1: Use 1\nA.", "Ch 1: Use 2\nB.", "2 Why\nC.", "1.1 Note 4\nD.", "E", "F"]
+        >>> strip_running_lines(pages)[:5]
+        ['Title', 'A.', 'B.', '2 Why\nC.', 'D.']
     """
     lines = [text.strip("\n").split("\n") for text in pages]
+    offset = _page_number_offset(lines)
+    if offset is not None:
+        for i, ls in enumerate(lines):
+            for end in (0, -1):
+                if ls and i + offset in _edge_numbers(ls[end]):
+                    ls.pop(end)
     enough = max(3, len(pages) // 2)
     for end in (0, -1):
         counts = Counter(_line_key(ls[end]) for ls in lines if ls and ls[end].strip())
         running = {key for key, n in counts.items() if n >= enough}
-        where: dict[str, list[tuple[int, str]]] = {}
-        for i, ls in enumerate(lines):
-            if ls and ls[end].strip():
-                where.setdefault(_line_key(ls[end]), []).append((i, ls[end]))
-        running |= {key for key, at in where.items() if len(at) >= 3 and _numbered_with_page(at)}
         seen: set[str] = set()
         for ls in lines:
             key = _line_key(ls[end]) if ls and ls[end].strip() else ""
