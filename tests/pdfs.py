@@ -58,6 +58,22 @@ def html_pdf(path: Path, html: str, title: str = "Footnoted") -> Path:
     return path
 
 
+def paper_pdf(path: Path, pages: list[tuple[str, str]]) -> Path:
+    """A paper's pages, as LaTeX journal templates set them: the body in 11 pt, a footer in 7 pt at the foot of
+    the page (its page range on the first page, its page number on the others), drawn after the body."""
+    pdf = _pdf("A paper")
+    pdf.set_auto_page_break(False)
+    for body, footer in pages:
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=11)
+        pdf.multi_cell(0, 6, body)
+        pdf.set_y(-15)
+        pdf.set_font("Helvetica", size=7)
+        pdf.cell(0, 5, footer)
+    pdf.output(str(path))
+    return path
+
+
 def two_column_pdf(path: Path, texts: list[str]) -> Path:
     pdf = _pdf("Two columns")
     pdf.add_page()

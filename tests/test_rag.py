@@ -20,6 +20,7 @@ from pdfs import (
     html_pdf,
     malformed_pdf,
     outlined_pdf,
+    paper_pdf,
     sample_passages,
     scanned_pdf,
     text_pdf,
@@ -250,6 +251,27 @@ def test_a_sentence_that_runs_on_to_the_next_page_is_found_whole(tmp_path, embed
         "If a reader asks for more boxes than this, the archivist asks the reader to return some first."
     )
     assert "hold-limit" not in hit.chunk.text  # whole sentences stay on their page: a fact is cited by its own page
+
+
+def test_a_papers_footer_is_neither_glued_to_a_hyphenated_word_nor_indexed(tmp_path, embedder):
+    # the Rcpp papers: a page's last line "beyond the scope of this pa-" was joined by PDFium to the footer drawn
+    # after it ("pahttps://cran.r-project.org/package=Rcpp Rcpp Vignette | January 11, 2022 | 1–8"); the first
+    # page's footer ends in the paper's page range, not its page number; both stayed and ran on to page 2
+    pages = [
+        (
+            "The reading room opens at nine.\nDetails of the request forms are beyond the scope of this pa-",
+            "https://example.org/records Records Vignette | January 11, 2022 | 1-3",
+        ),
+        (
+            "per. However, many guides exist that explain them.\nThe archive closes at five.",
+            "2 | https://example.org/records Archivist",
+        ),
+        ("Boxes are returned to the stacks each evening.", "Archivist Records Vignette | January 11, 2022 | 3"),
+    ]
+    ingest([paper_pdf(tmp_path / "paper.pdf", pages)], tmp_path / "idx", embedder, show_progress=False)
+    text = _page_texts(IndexStore.open(tmp_path / "idx"))
+    assert not any("Vignette" in t or "example.org" in t for t in text.values()), text
+    assert text[2].startswith("Details of the request forms are beyond the scope of this paper. However,"), text
 
 
 def test_bookmarks_that_name_nothing_on_their_page_keep_the_pages_whole(tmp_path, embedder):

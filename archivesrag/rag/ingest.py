@@ -208,12 +208,20 @@ def _line_key(line: str) -> str:
 
 def _edge_numbers(line: str) -> set[int]:
     """The whole numbers a line starts or ends with ("52 Chapter 5. Managing Packages", "Chapter 8: Command Line
-    Editing 122"), where a running head or footer prints its page number; not a section number ("5.11.")."""
+    Editing 122"), where a running head or footer prints its page number, and the first of a page range it ends
+    with ("… | January 11, 2022 | 1–8", a paper's first page); not a section number ("5.11.").
+
+    Example:
+        >>> sorted(_edge_numbers("Rcpp Vignette | January 11, 2022 | 1–8")), sorted(_edge_numbers("5.11. NMUs 51"))
+        ([1, 8], [51])
+    """
     found = set()
     if m := re.match(r"\s*(\d+)(?![\d.])", line):
         found.add(int(m[1]))
     if m := re.search(r"(?<![\d.])(\d+)\s*$", line):
         found.add(int(m[1]))
+    if m := re.search(r"(?<![\d.])(\d+)\s*[–-]\s*\d+\s*$", line):
+        found.add(int(m[1]))  # an article's first page prints its page range: "Rcpp Vignette | January 11, 2022 | 1–8"
     return found
 
 
@@ -297,6 +305,20 @@ def run_on_tail(page: str, max_chars: int = RUN_ON_CHARS) -> str:
     return text[start:]
 
 
+def join_run_on(tail: str, text: str) -> str:
+    """The next page's ``text`` after the ``tail`` of the sentence that runs on to it (:func:`run_on_tail`); a word
+    hyphenated across the page break is joined ("this pa-" | "per. However" reads "this paper. However").
+
+    Example:
+        >>> join_run_on("beyond the scope of this pa-", "per. However"), join_run_on("the", "archivist asks")
+        ('beyond the scope of this paper. However', 'the\\narchivist asks')
+    """
+    body = text.lstrip()
+    if re.search(r"[a-z]-$", tail) and body[:1].islower():
+        return tail[:-1] + body
+    return f"{tail}\n{text}"
+
+
 def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
     """Sections per page, cut where a bookmarked heading starts (each with its heading path, see
     :func:`pdf_outline`), from the text layer (pypdfium2: keeps the spaces that pypdf loses in LaTeX PDFs, and
@@ -338,7 +360,7 @@ def load_pdf(path: Path, ocr: str = "auto") -> list[Section]:
             pieces, heading = split_at_headings(text, outline.get(i, []), heading)
             runs_on = i and pieces and pieces[0][1] == before and pieces[0][0].lstrip()[:1].islower()
             if runs_on and (tail := run_on_tail(pages[i - 1])):
-                pieces[0] = (f"{tail}\n{pieces[0][0]}", pieces[0][1])
+                pieces[0] = (join_run_on(tail, pieces[0][0]), pieces[0][1])
             sections += [Section(t, i + 1, title=title, headings=h, ocr=i in read) for t, h in pieces]
     finally:
         doc.close()

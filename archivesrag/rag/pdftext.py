@@ -35,6 +35,7 @@ CANDIDATE = re.compile(
 )
 EXPONENT_BASE = re.compile(r"(?:^|[^A-Za-z])[A-Za-z]$|\d$")
 HYPHEN_MARKS = ("\ufffe", "\x02", "\xad")  # a word PDFium joined across a line break ("in\ufffeformation")
+BROKEN_HYPHEN = "\x01"  # stands in for a mark whose word does not go on after it (:func:`_hyphens_not_joined`)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def page_text(textpage: Any) -> str:
     Returns:
         The text, lines ending in ``\\n``.
     """
-    text = _text_by_char(textpage)
+    text = _hyphens_not_joined(textpage, _text_by_char(textpage))
     out, end = [], 0
     for match in CANDIDATE.finditer(text):
         found = _raised_mark(textpage, text, match)
@@ -74,7 +75,26 @@ def page_text(textpage: Any) -> str:
     text = "".join(out).replace("\r\n", "\n").replace("\x00", "")
     for hyphen in HYPHEN_MARKS:
         text = text.replace(hyphen, "")
-    return text
+    return text.replace(BROKEN_HYPHEN, "-\n")
+
+
+def _hyphens_not_joined(textpage: Any, text: str) -> str:
+    """``text`` with :data:`BROKEN_HYPHEN` for each hyphen mark whose next character is set in another size: the
+    word goes on elsewhere (on the next page), and what PDFium joined to it is a footer or a heading.
+
+    Why: a two-column paper's last line "beyond the scope of this pa-" was joined to its footer,
+    "pahttps://cran.r-project.org/package=Rcpp Rcpp Vignette | January 11, 2022 | 1–8", so the footer was no line
+    of its own for :func:`~archivesrag.rag.ingest.strip_running_lines` to drop, and the page's last sentence was
+    carried to the next page with it. A word hyphenated at the foot of one column and ending atop the next keeps
+    its size, and is joined as before.
+    """
+    out = list(text)
+    for i, ch in enumerate(text):
+        if ch in HYPHEN_MARKS and 0 < i < len(text) - 1:
+            before, after = _Glyph.at(textpage, i - 1).size, _Glyph.at(textpage, i + 1).size
+            if before > 0 and after > 0 and not SMALLER <= after / before <= 1 / SMALLER:
+                out[i] = BROKEN_HYPHEN
+    return "".join(out)
 
 
 def _text_by_char(textpage: Any) -> str:
