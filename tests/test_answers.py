@@ -196,6 +196,28 @@ def test_a_marker_closing_uncited_sentences_cites_the_source_they_came_from():
     assert "".join(c.fix(s) for s in segments).endswith("'It''s a string literal.' [2]")
 
 
+def test_a_marker_alone_after_a_pasted_paragraph_cites_the_answer_not_the_paste():
+    # The 1.5B on the Developer's Reference: the answer (source [1]), then the next passage pasted (source [2]),
+    # then one marker on its own, which the pasted tail outweighed: the answer was cited to the passage after it
+    sources = [
+        "If the package is a native package, the version must be the version of the last maintainer upload, plus "
+        "+nmuX, where X is a counter starting at 1. For example, if the current version is 1.5, then an NMU would "
+        "get version 1.5+nmu1.",
+        "For this, a version of the form +debXuY should be used, where X is the major release number and Y is a "
+        "counter starting at 1. For example, a security NMU to stable for a package at version 1.5-3 would have "
+        "version 1.5-3+deb11u1, whereas a security upload to testing would get version 1.5-3+deb12u1.",
+    ]
+    c = CitationChecker("What version does a non-maintainer upload of a native package at version 1.5 get?", sources)
+    text = (
+        "An NMU of a native package at version 1.5 gets version 1.5+nmu1. If the package is not native, a version "
+        "of the form +debXuY should be used, where X is the major release number and Y is a counter starting at 1. "
+        "For example, a security NMU to stable for a package at version 1.5-3 would have version 1.5-3+deb11u1, "
+        "whereas a security upload to testing would get version 1.5-3+deb12u1.\n\n[2]"
+    )
+    segments, _ = complete_segments(text, 0, final=True)
+    assert "".join(c.fix(s) for s in segments).endswith("1.5-3+deb12u1.\n\n[1]")
+
+
 def checked(question: str, sources: list[str], text: str) -> str:
     """A whole answer through the citation check, sentence by sentence, as it streams."""
     c = CitationChecker(question, sources)
