@@ -180,6 +180,20 @@ def test_a_sentence_that_only_points_at_its_marker_keeps_the_marker_not_the_dang
     assert "".join(c.fix(s) for s in segments) + c.finish() == "The nonce with a 32-bit counter is 12 octets. [1]"
 
 
+def test_talk_about_the_sources_is_told_by_its_other_words_not_by_the_talk():
+    # The 1.5B on the CMake pages: "The sources [1] and [2] cover this information." Source [2] held "sources" and
+    # "information", so the sentence passed for an answer it backs; its [1] was dropped and the user read
+    # "The sources [2] and cover this information."
+    sources = [
+        "The jom make program can be used with the NMake Makefiles generator.",
+        "The sources of information listed here cover the generators.",
+    ]
+    text = "The NMake Makefiles generator can be used with jom. The sources [1] and [2] cover this information."
+    assert checked("Which make program can the NMake Makefiles generator use?", sources, text) == (
+        "The NMake Makefiles generator can be used with jom. [1]"
+    )
+
+
 def test_a_marker_closing_uncited_sentences_cites_the_source_they_came_from():
     # The 1.5B on the SQLite FAQ (public domain): two sentences pasted from source [2], then its own example, [1].
     sources = [

@@ -360,8 +360,10 @@ class CitationChecker:
         has_words = bool(content_words(body))
         marked = bool(MARKER.search(segment))
         talk = META.search(body) or POINTS_AT_MARKER.search(body)
-        if has_words and marked and talk and max(self.support(body), default=0) < SUPPORTED:
-            # "The sources [1] and [2] provide information on this.": talk about the sources, not an answer
+        if has_words and marked and talk and max(self.support(META.sub(" ", body)), default=0) < SUPPORTED:
+            # "The sources [1] and [2] provide information on this.": talk about the sources, not an answer. Told by
+            # its words beside the talk: a source that says "sources" and "information" does not make it an answer
+            # (the CMake pages: "The sources [2] and cover this information." once its [1] was dropped).
             has_words = False
             segment = " " + "".join(f"[{n}]" for n in MARKER.findall(segment))
         scores = self._run_support(body if has_words else "")
