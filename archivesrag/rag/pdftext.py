@@ -35,7 +35,7 @@ CANDIDATE = re.compile(
 )
 EXPONENT_BASE = re.compile(r"(?:^|[^A-Za-z])[A-Za-z]$|\d$")
 HYPHEN_MARKS = ("\ufffe", "\x02", "\xad")  # a word PDFium joined across a line break ("in\ufffeformation")
-BROKEN_HYPHEN = "\x01"  # stands in for a mark whose word does not go on after it (:func:`_hyphens_not_joined`)
+BROKEN_HYPHEN = "\uffff"  # a noncharacter, as PDFium's own mark: a mark whose word does not go on after it
 
 
 @dataclass(frozen=True)
