@@ -218,10 +218,8 @@ def _edge_numbers(line: str) -> set[int]:
     found = set()
     if m := re.match(r"\s*(\d+)(?![\d.])", line):
         found.add(int(m[1]))
-    if m := re.search(r"(?<![\d.])(\d+)\s*$", line):
-        found.add(int(m[1]))
-    if m := re.search(r"(?<![\d.])(\d+)\s*[–-]\s*\d+\s*$", line):
-        found.add(int(m[1]))  # an article's first page prints its page range: "Rcpp Vignette | January 11, 2022 | 1–8"
+    if m := re.search(r"(?<![\d.])(\d+)(?:\s*[–-]\s*(\d+))?\s*$", line):  # a number, or a range: "… | 1–8"
+        found.update(int(n) for n in m.groups() if n)
     return found
 
 

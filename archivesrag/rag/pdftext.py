@@ -35,6 +35,7 @@ CANDIDATE = re.compile(
 )
 EXPONENT_BASE = re.compile(r"(?:^|[^A-Za-z])[A-Za-z]$|\d$")
 HYPHEN_MARKS = ("\ufffe", "\x02", "\xad")  # a word PDFium joined across a line break ("in\ufffeformation")
+HYPHEN_MARK = re.compile("[" + "".join(HYPHEN_MARKS) + "]")
 BROKEN_HYPHEN = "\uffff"  # a noncharacter, as PDFium's own mark: a mark whose word does not go on after it
 
 
@@ -88,13 +89,14 @@ def _hyphens_not_joined(textpage: Any, text: str) -> str:
     carried to the next page with it. A word hyphenated at the foot of one column and ending atop the next keeps
     its size, and is joined as before.
     """
-    out = list(text)
-    for i, ch in enumerate(text):
-        if ch in HYPHEN_MARKS and 0 < i < len(text) - 1:
-            before, after = _Glyph.at(textpage, i - 1).size, _Glyph.at(textpage, i + 1).size
-            if before > 0 and after > 0 and not SMALLER <= after / before <= 1 / SMALLER:
-                out[i] = BROKEN_HYPHEN
-    return "".join(out)
+    out, end = [], 0
+    for mark in HYPHEN_MARK.finditer(text, 1, len(text) - 1):  # PDFium is asked about the marks only
+        i = mark.start()
+        before, after = _Glyph.at(textpage, i - 1).size, _Glyph.at(textpage, i + 1).size
+        if before > 0 and after > 0 and not SMALLER <= after / before <= 1 / SMALLER:
+            out += [text[end:i], BROKEN_HYPHEN]
+            end = i + 1
+    return "".join(out) + text[end:]
 
 
 def _text_by_char(textpage: Any) -> str:
