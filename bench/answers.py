@@ -92,7 +92,7 @@ from archivesrag.errors import UserError, run_cli  # noqa: E402
 from archivesrag.llm import get_llm  # noqa: E402
 from archivesrag.rag import IndexStore, Searcher, answer, chain, ingest  # noqa: E402
 from archivesrag.rag.chain import PROMPT_CHARS, extractive_answer  # noqa: E402
-from archivesrag.rag.checks import MARKER, CitationChecker, degenerate_reason  # noqa: E402
+from archivesrag.rag.checks import MARKER, CitationChecker, degenerate_reason, is_refusal  # noqa: E402
 from archivesrag.rag.ingest import load_pdf  # noqa: E402
 from archivesrag.records import RecordError, parse_passage, read_records  # noqa: E402
 from archivesrag.reranker import load_reranker  # noqa: E402
@@ -107,23 +107,27 @@ ARTIFACTS = ROOT / "artifacts"
 @dataclass
 class Question:
     """One line of a set: ``source`` is a manual in ``docs/`` (gold ``pages``) or a page of a site in
-    ``docs/third_party/`` (``sqlite/wal.html``: served over HTTP and crawled, the page itself is the gold source)."""
+    ``docs/third_party/`` (``sqlite/wal.html``: served over HTTP and crawled, the page itself is the gold source).
+
+    An ``absent`` question is one the documents do not answer (``answer`` empty, ``source`` the manual or the site
+    directory, ``sqlite/``, that is asked): the right answer says so, whatever the model knows."""
 
     question: str
     answer: list[str]
     source: str
     evidence: str
     pages: list[int] = field(default_factory=list)
+    absent: bool = False
 
     @property
     def site(self) -> str | None:
         """The site directory of a web-page question, else None."""
-        return self.source.split("/")[0] if self.source.endswith((".html", ".htm")) else None
+        return self.source.split("/")[0] if self.source.endswith((".html", ".htm", "/")) else None
 
     @property
     def set_name(self) -> str:
-        """What the per-set table groups by: the manual, or the site."""
-        return self.site or self.source
+        """What the per-set table groups by: the manual, or the site (absent questions apart)."""
+        return ("not in the documents: " if self.absent else "") + (self.site or self.source)
 
 
 @dataclass
@@ -139,6 +143,7 @@ class Row:
     reasked: int = 0
     fallback: int = 0
     wrong_cite: int = 0
+    declined: int = 0
     ttft: list[float] = field(default_factory=list)
     total: list[float] = field(default_factory=list)
 
@@ -179,6 +184,10 @@ def parse_question(obj: dict[str, Any], where: str) -> Question:
             f"{where}: not a question line; each line is a JSON object with question, answer "
             "(a list of spellings), source, evidence and, for a manual, pages"
         ) from None
+    if q.absent:
+        if q.answer or q.pages or q.evidence:
+            raise RecordError(f"{where}: an absent question has no answer, pages or evidence (the documents lack it)")
+        return q
     if not q.site and not q.pages:
         raise RecordError(f"{where}: needs pages, the gold page numbers ({q.source} is a manual, not a page of a site)")
     return q
@@ -203,6 +212,8 @@ def check_gold(questions: list[Question]) -> None:
     document itself, not against what the crawler happens to keep (:func:`lost_in_crawl` reports that)."""
     pages: dict[str, dict[int, str]] = {}
     for q in questions:
+        if q.absent:
+            continue
         if q.site:
             path = SITES / q.source
             if not path.is_file():
@@ -233,7 +244,11 @@ def page_text(path: Path) -> str:
 
 def lost_in_crawl(questions: list[Question], site_pages: dict[str, str]) -> list[str]:
     """The web-page questions whose evidence the crawl did not keep: what a user of the crawler would lose."""
-    return [q.question for q in questions if q.site and tokens(q.evidence) not in tokens(site_pages.get(q.source, ""))]
+    return [
+        q.question
+        for q in questions
+        if q.site and not q.absent and tokens(q.evidence) not in tokens(site_pages.get(q.source, ""))
+    ]
 
 
 def crawl_sites(sites: list[str], tmp: Path) -> tuple[list[Path], dict[str, str]]:
@@ -270,6 +285,8 @@ def has_fact(text: str, q: Question) -> bool:
 
 
 def is_gold(source: dict[str, Any], q: Question) -> bool:
+    if q.absent:
+        return False
     if q.site:
         return bool(source["url"]) and urlsplit(source["url"]).path.lstrip("/") == q.source
     return Path(source["source"]).name == q.source and source["page"] in q.pages
@@ -297,6 +314,8 @@ def score_answer(row: Row, q: Question, result, text: str, ttft: float, total: f
         "sources": [s["label"] for s in result.sources],
         "wrong_cite": wrong,
         "degenerate": degenerate_reason(text, q.question, labels),
+        "absent": q.absent,
+        "declined": declined(result, text),
         "ttft": round(ttft, 2),
         "total": round(total, 2),
         # what --replay needs: per source whether it is the gold page / holds the fact; the checker's inputs
@@ -306,6 +325,13 @@ def score_answer(row: Row, q: Question, result, text: str, ttft: float, total: f
     }
     tally(row, detail)
     return detail
+
+
+def declined(result, text: str) -> bool:
+    """The answer says the documents do not answer the question: nothing relevant was found, or the LLM's
+    shown answer opens with a refusal ("The sources do not cover it.") -- not the extractive answer the guard gives
+    after two refusals, which shows a passage."""
+    return not result.found or (result.mode == "llm" and is_refusal(text))
 
 
 def tally(row: Row, d: dict[str, Any]) -> None:
@@ -318,6 +344,7 @@ def tally(row: Row, d: dict[str, Any]) -> None:
     row.reasked += d["attempts"] > 1
     row.fallback += d["mode"] == "extractive" and d["attempts"] > 0
     row.wrong_cite += bool(d["wrong_cite"])
+    row.declined += d.get("declined", False)
     row.ttft.append(d["ttft"])
     row.total.append(d["total"])
 
@@ -332,9 +359,12 @@ def per_set(details: list[dict[str, Any]]) -> list[Row]:
 
 
 def run_config(
-    row: Row, questions: list[Question], searcher: Searcher, llm, k: int, details: list, prompt_chars: int
+    rows: tuple[Row, Row], questions: list[Question], searcher: Searcher, llm, k: int, details: list, prompt_chars: int
 ) -> None:
+    """Ask every question in one configuration; an answerable question is tallied in ``rows[0]``, an absent one in
+    ``rows[1]``."""
     for i, q in enumerate(questions, 1):
+        row = rows[q.absent]
         RecordingChecker.last = None
         t0 = time.perf_counter()
         if llm is None:
@@ -377,6 +407,24 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def absent_table(rows: list[Row]) -> str:
+    """What the questions the documents do not answer got: declined (nothing found, or the LLM said the sources do
+    not cover it) is right; an LLM answer or the extractive fallback's passage is what a user must not trust."""
+    lines = [
+        "| configuration | n | declined | LLM answered | extractive fallback | degenerate | TTFT p50/p95 s "
+        "| total p50/p95 s |",
+        "|" + "---|" * 8,
+    ]
+    for r in rows:
+        answered = r.n - r.declined - r.fallback
+        lines.append(
+            f"| {r.name} | {r.n} | {r.declined} | {answered} | {r.fallback} | {r.degenerate} "
+            f"| {statistics.median(r.ttft):.1f} / {pct(r.ttft, 0.95):.1f} "
+            f"| {statistics.median(r.total):.1f} / {pct(r.total, 0.95):.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def replay_cites(detail: dict[str, Any], checker_class: type[CitationChecker]) -> list[int]:
     """The source numbers ``checker_class`` leaves in the recorded model output of one answer."""
     rec = detail["checker"]
@@ -401,7 +449,7 @@ def replay(path: Path) -> str:
     for number, line in enumerate(records, 1):
         try:
             d = json.loads(line)
-            if "source_gold" not in d:
+            if "source_gold" not in d or d.get("absent"):
                 continue
             now = replay_cites(d, CitationChecker) if d.get("checker") else d["cited"]
             row = (d["cited"], now, d)
@@ -504,24 +552,34 @@ def main() -> None:
             "rerank": Searcher(store, embedder, rerank_model=reranker),
             "hybrid+rerank": Searcher(store, embedder, hybrid=True, rerank_model=reranker),
         }
-        rows, details = [], []
-        for mode in [m for m in args.modes.split(",") if m]:
-            row = Row(f"extractive, {mode}")
-            run_config(row, questions, searchers[mode], None, args.top_k, details, args.prompt_chars)
-            rows.append(row)
-        for name in [m for m in args.llms.split(",") if m]:
-            llm = get_llm(f"bundled:{name}")
-            for mode in [m for m in args.llm_modes.split(",") if m]:
-                row = Row(f"Qwen2.5-Coder-{name.upper()}, {mode}")
-                run_config(row, questions, searchers[mode], llm, args.top_k, details, args.prompt_chars)
-                rows.append(row)
-                print(table(rows), flush=True)
+        rows, absent_rows, details = [], [], []
+        configs = [(f"extractive, {mode}", None, mode) for mode in args.modes.split(",") if mode] + [
+            (f"Qwen2.5-Coder-{name.upper()}, {mode}", name, mode)
+            for name in args.llms.split(",")
+            if name
+            for mode in args.llm_modes.split(",")
+            if mode
+        ]
+        llms: dict[str, Any] = {}
+        for config, name, mode in configs:
+            llm = llms.setdefault(name, get_llm(f"bundled:{name}")) if name else None
+            pair = (Row(config), Row(f"{config}, not in the documents"))
+            run_config(pair, questions, searchers[mode], llm, args.top_k, details, args.prompt_chars)
+            rows.append(pair[0])
+            absent_rows.append(pair[1])
     print(f"\n{len(questions)} questions, top_k={args.top_k}, prompt_chars={args.prompt_chars}\n")
-    print(table(rows))
+    if any(not q.absent for q in questions):
+        print(table(rows))
+    if any(q.absent for q in questions):
+        print(f"\nQuestions the documents do not answer:\n\n{absent_table(absent_rows)}")
     if len({q.set_name for q in questions}) > 1:
-        print(f"\nPer question set:\n\n{table(per_set(details))}")
+        answerable = [d for d in details if not d["absent"]]
+        absent = [d for d in details if d["absent"]]
+        tables = [table(per_set(answerable))] if answerable else []
+        tables += [absent_table(per_set(absent))] if absent else []
+        print("\nPer question set:\n\n" + "\n\n".join(tables))
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "answers.json").write_text(json.dumps([r.__dict__ for r in rows], indent=1))
+    (ARTIFACTS / "answers.json").write_text(json.dumps([r.__dict__ for r in rows + absent_rows if r.n], indent=1))
     (ARTIFACTS / "answers-details.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details))
 
 

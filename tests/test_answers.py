@@ -772,6 +772,10 @@ def test_an_unknown_question_set_is_one_line():
         ("not json", "not valid JSON"),
         ('{"question": "Who?"}', "not a question line"),
         ('{"question": "Who?", "answer": ["Ian"], "source": "faq.pdf", "evidence": "Ian"}', "needs pages"),
+        (
+            '{"question": "Who?", "answer": ["Ian"], "source": "faq.pdf", "evidence": "", "absent": true}',
+            "an absent question has no answer",
+        ),
         ("[1, 2]", "expected a JSON object"),
     ],
 )
@@ -819,6 +823,29 @@ def test_a_site_questions_evidence_in_a_table_is_gold_and_reported_when_the_craw
     bench_answers.check_gold([q])
     assert bench_answers.lost_in_crawl([q], {"site/m.html": "Other text."}) == [q.question]
     assert bench_answers.lost_in_crawl([q], {"site/m.html": "Default — ListenBackLog 511"}) == []
+
+
+def test_a_question_the_documents_do_not_answer_counts_as_declined_only_when_the_answer_says_so():
+    # bench/answers.py's absent questions: "nothing found" and an LLM refusal are right; the extractive passage the
+    # guard shows after two refusals, or an answer with a citation, is not
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import answers as bench_answers
+
+    from archivesrag.rag.chain import Answer
+
+    def result(found: bool = True, mode: str = "llm") -> Answer:
+        return Answer("Who designed the logo?", [], iter([]), found=found, mode=mode)
+
+    assert bench_answers.declined(result(found=False, mode="none"), "No relevant passage was found.")
+    assert bench_answers.declined(result(), "The sources do not say who designed the logo.")
+    assert not bench_answers.declined(result(), "Raphael Hertzog designed the logo [1].")
+    assert not bench_answers.declined(result(mode="extractive"), "The logo is a swirl [1].\n\n(Extractive answer…)")
+    q = bench_answers.parse_question(
+        {"question": "Who designed the logo?", "answer": [], "source": "faq.pdf", "evidence": "", "absent": True}, "x:1"
+    )
+    assert q.set_name == "not in the documents: faq.pdf" and not q.site
+    site_q = bench_answers.Question("Which pragma?", [], "sqlite/", "", absent=True)
+    assert site_q.site == "sqlite"
 
 
 def test_a_scanned_manual_keeps_its_name_and_pages_but_no_text_or_bookmarks(tmp_path):
