@@ -21,6 +21,7 @@ from archivesrag.rag import IndexStore, Searcher, answer, ingest
 from archivesrag.rag.chain import (
     EXTRACTIVE_NOTE,
     EXTRACTIVE_REFUSED_NOTE,
+    NOT_RELEVANT,
     UNCITED_NOTE,
     best_sentences,
     focus,
@@ -610,10 +611,24 @@ def test_an_answer_pasted_from_source_1_is_shown_as_it_is(constitution, embedder
     assert text == f"{pasted} [1]"
 
 
-def test_a_refusal_stands_when_the_reranker_finds_nothing_relevant(constitution, embedder, llama_server):
+def test_a_question_no_source_is_relevant_to_is_not_put_to_the_llm_and_lists_the_closest(
+    constitution, embedder, llama_server
+):
+    # asked what the documents do not hold, the 1.5B answers from what it knows and cites a source sharing words
     question = "What is the boiling point of water at sea level?"
     searcher = Searcher(IndexStore.open(constitution), embedder, rerank_model="bundled")
     assert searcher.search(question, 3)[0].rerank_score < 0
+    with RewritingProxy(llama_server, "Water boils at 100 degrees [1].") as proxy:
+        result = answer(question, searcher, get_llm(proxy.url, model="q", max_retries=0), min_score=0.0)
+        text = "".join(result.stream)
+    assert proxy.requests == [] and text == NOT_RELEVANT
+    assert not result.found and result.mode == "none" and len(result.sources) == 3
+
+
+def test_a_refusal_stands_without_a_reranker(constitution, embedder, llama_server):
+    # the refusal re-ask needs the reranker's word that source [1] is relevant; without one a refusal is shown
+    question = "What is the boiling point of water at sea level?"
+    searcher = Searcher(IndexStore.open(constitution), embedder)
     with RewritingProxy(llama_server, "The sources do not cover it.") as proxy:
         result = answer(question, searcher, get_llm(proxy.url, model="q", max_retries=0), min_score=0.0)
         text = "".join(result.stream)

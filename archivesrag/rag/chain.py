@@ -3,7 +3,8 @@
 :func:`answer` retrieves the sources (:mod:`~archivesrag.rag.search`), builds the prompt
 (:mod:`~archivesrag.rag.prompt`), streams the LLM's answer through the checks of
 :mod:`~archivesrag.rag.checks`, and returns the sources its ``[n]`` markers refer to; when the best match scores
-below ``min_score`` it says nothing relevant was found instead of letting the model guess.
+below ``min_score``, or the reranker judges no source relevant, it says nothing relevant was found instead of
+letting the model guess.
 
 What reaches the user is never a non-answer: the stream is held back until it is clearly an answer; an empty,
 marker-only (``[1]``) or echoed answer is asked once more, and then replaced by the extractive answer (the
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 
 RELEVANT_LOGIT = 0.0  # the cross-encoder's own boundary (sigmoid 0.5, as trained): above it, a source is relevant
 NO_CONTEXT = "I could not find anything relevant to that question in the indexed documents."
+NOT_RELEVANT = (
+    "I could not find a passage that answers that question in the indexed documents: the closest ones, listed "
+    "below, were judged not relevant to it."
+)
 PROMPT_CHARS = 600  # of each source in the prompt; bench/answers.py: see README "Benchmarks"
 
 
@@ -365,12 +370,25 @@ def source_dict(n: int, hit: Hit, snippet: str) -> dict[str, Any]:
 
 def _retrieve(question: str, searcher: Searcher, k: int, min_score: float) -> tuple[Answer, list[Sentence]]:
     """The sources for ``question`` and each one's best sentence, as an :class:`Answer` still without its text;
-    below ``min_score`` an answer that says nothing relevant was found."""
+    below ``min_score`` an answer that says nothing relevant was found. So it says when the reranker judges even
+    the best source not relevant (its logit at or below :data:`RELEVANT_LOGIT`), but then lists the sources: the
+    reader may still want to look.
+
+    Why: asked what the documents do not hold, the 1.5B answers from what it knows and cites a source that merely
+    shares its words ("The Debian swirl logo was designed by Bruce Perens, who ... was working also at Pixar [1]",
+    source [1] being the FAQ's page on the Toy Story codenames). Over bench/answers.py's 16 development questions
+    the documents do not answer, the reranker's best logit is at or below 0 for 8; over its 383 answerable
+    questions, for none (lowest 0.53).
+    """
     hits = searcher.search(question, k)
     if not hits or max(h.score for h in hits) < min_score:
         return Answer(question, [], iter([NO_CONTEXT]), found=False, mode="none"), []
     best = best_sentences(question, hits, searcher.embedder, searcher.reranker)
     sources = [source_dict(n, h, s.text) for n, (h, s) in enumerate(zip(hits, best, strict=True), 1)]
+    top_logit = hits[0].rerank_score
+    if top_logit is not None and top_logit <= RELEVANT_LOGIT:
+        log.info("no source judged relevant (the reranker's best logit %.1f): no answer, sources listed", top_logit)
+        return Answer(question, hits, iter([NOT_RELEVANT]), sources, found=False, mode="none"), best
     return Answer(question, hits, iter(()), sources), best
 
 
