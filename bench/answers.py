@@ -99,7 +99,7 @@ from archivesrag.embedder import load_embedder  # noqa: E402
 from archivesrag.errors import UserError, run_cli  # noqa: E402
 from archivesrag.llm import get_llm  # noqa: E402
 from archivesrag.rag import IndexStore, Searcher, answer, chain, ingest  # noqa: E402
-from archivesrag.rag.chain import PROMPT_CHARS, extractive_answer  # noqa: E402
+from archivesrag.rag.chain import PROMPT_CHARS, UNCITED_NOTE, UNSOURCED_NOTE, extractive_answer  # noqa: E402
 from archivesrag.rag.checks import MARKER, CitationChecker, degenerate_reason, is_refusal  # noqa: E402
 from archivesrag.rag.ingest import load_pdf  # noqa: E402
 from archivesrag.records import RecordError, parse_passage, read_records  # noqa: E402
@@ -152,6 +152,7 @@ class Row:
     fallback: int = 0
     wrong_cite: int = 0
     declined: int = 0
+    warned: int = 0
     ttft: list[float] = field(default_factory=list)
     total: list[float] = field(default_factory=list)
 
@@ -324,6 +325,7 @@ def score_answer(row: Row, q: Question, result, text: str, ttft: float, total: f
         "degenerate": degenerate_reason(text, q.question, labels),
         "absent": q.absent,
         "declined": declined(result, text),
+        "warned": warned(text),
         "ttft": round(ttft, 2),
         "total": round(total, 2),
         # what --replay needs: per source whether it is the gold page / holds the fact; the checker's inputs
@@ -342,6 +344,12 @@ def declined(result, text: str) -> bool:
     return not result.found or (result.mode == "llm" and is_refusal(text))
 
 
+def warned(text: str) -> bool:
+    """The answer carries a note that the documents may not back it: it cites no source, or it names a parameter,
+    function or option that no source holds."""
+    return UNCITED_NOTE in text or UNSOURCED_NOTE.split("{")[0] in text
+
+
 def tally(row: Row, d: dict[str, Any]) -> None:
     """Add one scored answer (a :func:`score_answer` detail) to ``row``."""
     row.n += 1
@@ -353,6 +361,7 @@ def tally(row: Row, d: dict[str, Any]) -> None:
     row.fallback += d["mode"] == "extractive" and d["attempts"] > 0
     row.wrong_cite += bool(d["wrong_cite"])
     row.declined += d.get("declined", False)
+    row.warned += d.get("warned", False) and not d.get("declined", False)
     row.ttft.append(d["ttft"])
     row.total.append(d["total"])
 
@@ -418,16 +427,17 @@ def table(rows: list[Row]) -> str:
 
 def absent_table(rows: list[Row]) -> str:
     """What the questions the documents do not answer got: declined (nothing found, or the LLM said the sources do
-    not cover it) is right; an LLM answer or the extractive fallback's passage is what a user must not trust."""
+    not cover it) is right; an LLM answer or the extractive fallback's passage is what a user must not trust, less
+    so when a note under it says the documents may not back it (:func:`warned`)."""
     lines = [
-        "| configuration | n | declined | LLM answered | extractive fallback | degenerate | TTFT p50/p95 s "
-        "| total p50/p95 s |",
-        "|" + "---|" * 8,
+        "| configuration | n | declined | LLM answered | of them with a warning note | extractive fallback "
+        "| degenerate | TTFT p50/p95 s | total p50/p95 s |",
+        "|" + "---|" * 9,
     ]
     for r in rows:
         answered = r.n - r.declined - r.fallback
         lines.append(
-            f"| {r.name} | {r.n} | {r.declined} | {answered} | {r.fallback} | {r.degenerate} "
+            f"| {r.name} | {r.n} | {r.declined} | {answered} | {r.warned} | {r.fallback} | {r.degenerate} "
             f"| {statistics.median(r.ttft):.1f} / {pct(r.ttft, 0.95):.1f} "
             f"| {statistics.median(r.total):.1f} / {pct(r.total, 0.95):.1f} |"
         )

@@ -23,6 +23,7 @@ from archivesrag.rag.chain import (
     EXTRACTIVE_REFUSED_NOTE,
     NOT_RELEVANT,
     UNCITED_NOTE,
+    UNSOURCED_NOTE,
     best_sentences,
     focus,
     split_sentences,
@@ -609,6 +610,17 @@ def test_an_answer_pasted_from_source_1_is_shown_as_it_is(constitution, embedder
         text = "".join(result.stream)
     assert len(proxy.requests) == 1 and result.mode == "llm" and not result.rejected
     assert text == f"{pasted} [1]"
+
+
+def test_an_answer_naming_a_parameter_no_source_holds_says_so_under_it(constitution, embedder, llama_server):
+    # asked what the documents do not hold, the 1.5B invents parameters ("smtpd_enable_utf8") and cites a source
+    searcher, _ = _senate_hits(constitution, embedder)
+    made_up = "A Senator must be thirty years old, checked by the senate_age_check() rule [1]."
+    with RewritingProxy(llama_server, made_up) as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        text = "".join(result.stream)
+    assert result.mode == "llm" and result.cited == [1]
+    assert text.endswith(UNSOURCED_NOTE.format(names="`senate_age_check()`", them="it")), text
 
 
 def test_a_question_no_source_is_relevant_to_is_not_put_to_the_llm_and_lists_the_closest(

@@ -40,6 +40,7 @@ from archivesrag.rag.checks import (
     degenerate_reason,
     is_refusal,
     may_be_refusal,
+    unsourced_names,
 )
 from archivesrag.rag.prompt import build_messages, reask_messages, refusal_reask_messages
 from archivesrag.rag.search import Hit, Searcher
@@ -196,6 +197,7 @@ UNCITED_NOTE = (
     "(This answer cites no source: none of the passages found states it, so it may come from the model's own "
     "knowledge rather than your documents.)"
 )
+UNSOURCED_NOTE = "(Not in the sources: {names}. The model may have made {them} up: check before you use {them}.)"
 REFUSED = "said the sources do not cover it"
 PASTED = "repeated a passage of a source that answers less well"
 NO_ANSWER = "gave no usable answer"
@@ -274,7 +276,8 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
     passage word for word while source [1]'s best sentence scores higher (:func:`_copied_lower`). The second try's
     prompt quotes source [1]'s best sentence. A second refusal or paste, or a second try that is no answer at all,
     falls back to the extractive answer, as above (the reranker vouches for its source), labelled with what the
-    model said. An answer that ends up citing no source (none backs it) says so below it (:data:`UNCITED_NOTE`).
+    model said. An answer that ends up citing no source (none backs it) says so below it (:data:`UNCITED_NOTE`);
+    one that cites but names a parameter, function or option no source holds lists them (:data:`UNSOURCED_NOTE`).
     """
     question, hits = result.question, result.hits
     labels = [h.chunk.label() for h in hits]
@@ -286,7 +289,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
         result.attempts = attempt
         hold = top_logit is not None and top_logit > RELEVANT_LOGIT
         checker, guard = CitationChecker(question, texts), LoopGuard()
-        raw, done, ready, shown, copy_of, looped = "", 0, "", False, None, False
+        raw, done, ready, said, shown, copy_of, looped = "", 0, "", "", False, None, False
         with closing(llm.stream(messages, temperature=0, max_tokens=max_tokens)) as pieces:
             for piece in pieces:
                 raw += piece
@@ -300,6 +303,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
                     shown = copy_of is None and not (hold and may_be_refusal(raw))
                 if shown and ready:
                     yield ready
+                    said += ready
                     ready = ""
                 if looped:
                     log.info("answer attempt %d began repeating itself: cut after %d characters", attempt, done)
@@ -335,12 +339,16 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
             messages = refusal_reask_messages(question, hits, snippet, texts)
             continue
         if why is None:
-            yield ready.rstrip() + checker.finish()
+            yield (last := ready.rstrip() + checker.finish())
             result.cited = sorted(checker.cited)
             if not result.cited and not is_refusal(raw):
                 # Asked which command C-r runs, with no source that says, the 1.5B answered from what it knew:
                 # right in one run, wrong in another. The reader should know which answers the documents back.
                 yield f"\n\n{UNCITED_NOTE}"
+            elif names := unsourced_names(said + last, question, [h.chunk.text + " " + h.chunk.label() for h in hits]):
+                log.info("answer names what no source holds: %s", names)
+                them = "them" if len(names) > 1 else "it"
+                yield "\n\n" + UNSOURCED_NOTE.format(names=", ".join(f"`{n}`" for n in names), them=them)
             return
         log.warning("answer attempt %d was %s: %r", attempt, why, raw[:80])
         result.rejected.append(why)

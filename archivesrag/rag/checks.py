@@ -214,6 +214,26 @@ def _first_sentence(text: str) -> tuple[str, bool]:
     return (text.strip()[: m.end()], True) if m else (text.strip(), False)
 
 
+# A name a reader would type: a snake_case parameter or function, a call, a long option. Asked what the documents
+# do not hold, the 1.5B invents them ("set the `smtpd_enable_utf8` parameter to `yes` [3]", "`nettle_blake2b_hash`");
+# from what they hold it copies them (bench/answers.py: one in 436 answers to answerable questions names one no
+# source has, a placeholder, `table_name`; 9 in 18 answers to questions the documents do not answer).
+NAME = re.compile(r"(?<![\w./-])(?:--[A-Za-z][\w-]+|[A-Za-z]\w*_\w+(?:\(\))?|[A-Za-z_]\w*\(\))")
+
+
+def unsourced_names(answer: str, question: str, texts: list[str]) -> list[str]:
+    """The names in ``answer`` (snake_case parameters and functions, calls, long options: :data:`NAME`) that
+    neither the question nor any of ``texts`` holds, in order: what the model may have made up.
+
+    Example:
+        >>> unsourced_names("Set smtpd_enable_utf8 = yes, or run postconf -e.", "How?", ["smtputf8_enable = yes"])
+        ['smtpd_enable_utf8']
+    """
+    known = " ".join([question, *texts]).lower()
+    names = dict.fromkeys(n for n in NAME.findall(answer) if n.lower().removesuffix("()") not in known)
+    return list(names)
+
+
 def is_refusal(text: str) -> bool:
     """True when the answer opens by saying the sources hold no answer: its first sentence cites nothing, speaks
     of the sources (or apologises) and negates ("The provided sources do not cover it.").
