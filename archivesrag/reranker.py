@@ -114,9 +114,15 @@ class SentenceTransformersReranker(Reranker):
     def score_pairs(self, pairs: Sequence[tuple[str, str]], batch_size: int | None = None) -> np.ndarray:
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        return np.asarray(
-            self.model.predict(list(pairs), batch_size=batch_size or 32, show_progress_bar=False), dtype=np.float32
+        import torch
+
+        # Raw logits, whatever activation the model's config names: without one, sentence-transformers applies a
+        # sigmoid to a one-label model, and a probability is never at or below 0, the boundary the answer guard
+        # reads (a CrossEncoder saved with no activation scored 0.0066 for pairs whose logit was -5).
+        scores = self.model.predict(
+            list(pairs), batch_size=batch_size or 32, show_progress_bar=False, activation_fn=torch.nn.Identity()
         )
+        return np.asarray(scores, dtype=np.float32)
 
 
 def load_reranker(name_or_path: str, threads: int | None = None) -> Reranker:

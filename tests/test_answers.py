@@ -404,6 +404,20 @@ def test_bundled_reranker_puts_the_relevant_passage_first():
     assert int(scores.argmax()) == senate and scores[senate] > 0
 
 
+def test_a_crossencoder_folder_scores_in_raw_logits_not_probabilities(tmp_path, minilm_path):
+    # the answer guard reads 0 as the relevance boundary; a one-label CrossEncoder saved without an activation would
+    # otherwise score through a sigmoid, always above 0
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(minilm_path), num_labels=1)
+    with torch.no_grad():
+        model.model.classifier.bias.fill_(-5.0)  # every pair clearly not relevant
+    model.save(str(tmp_path / "ce"))
+    scores = load_reranker(str(tmp_path / "ce")).score(SENATE, ["The Senate shall be composed of two Senators."])
+    assert scores[0] < 0
+
+
 def test_a_passages_rerank_score_does_not_depend_on_what_else_is_scored():
     # the INT8 model quantises a batch's activations with one scale: batched, the Senate page's score moved with
     # its neighbours, and near-tied sources swapped when an unrelated page of the index changed
