@@ -579,9 +579,11 @@ def main() -> None:
             for mode in args.llm_modes.split(",")
             if mode
         ]
-        llms: dict[str, Any] = {}
+        llms: dict[str, Any] = {}  # one server per bundled LLM, for all its retrieval modes
         for config, name, mode in configs:
-            llm = llms.setdefault(name, get_llm(f"bundled:{name}")) if name else None
+            if name and name not in llms:
+                llms[name] = get_llm(f"bundled:{name}")
+            llm = llms.get(name)
             pair = (Row(config), Row(config))
             run_config(pair, questions, searchers[mode], llm, args.top_k, details, args.prompt_chars)
             rows.append(pair[0])
