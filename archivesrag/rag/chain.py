@@ -345,7 +345,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
                 # Asked which command C-r runs, with no source that says, the 1.5B answered from what it knew:
                 # right in one run, wrong in another. The reader should know which answers the documents back.
                 yield f"\n\n{UNCITED_NOTE}"
-            elif names := unsourced_names(said + last, question, [h.chunk.text + " " + h.chunk.label() for h in hits]):
+            elif names := unsourced_names(said + last, question, [h.chunk.text for h in hits] + labels):
                 log.info("answer names what no source holds: %s", names)
                 them = "them" if len(names) > 1 else "it"
                 yield "\n\n" + UNSOURCED_NOTE.format(names=", ".join(f"`{n}`" for n in names), them=them)
