@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from archivesrag.rag.chain import (
     EXTRACTIVE_NOTE,
     EXTRACTIVE_REFUSED_NOTE,
     NOT_RELEVANT,
+    RELEVANCE_MARGIN,
     UNCITED_NOTE,
     UNSOURCED_NOTE,
     best_sentences,
@@ -587,6 +589,27 @@ def _senate_hits(constitution, embedder):
     return searcher, hits
 
 
+# The House page scores far below the Senate page, so by default it never reaches the prompt; the paste checks
+# below need a lower source in it, so they give the model all three (margin=math.inf).
+ALL_THREE = {"margin": math.inf}
+
+
+def test_a_source_scored_far_below_the_best_is_not_given_to_the_llm(constitution, embedder, llama_server):
+    # the 1.5B answered from a third source on a neighbouring topic, and cited it (bench/answers.py, Varnish)
+    searcher, hits = _senate_hits(constitution, embedder)
+    assert hits[1].rerank_score < hits[0].rerank_score - RELEVANCE_MARGIN
+    with RewritingProxy(llama_server, "A Senator must be thirty years old [1].") as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        text = "".join(result.stream)
+    prompt = proxy.requests[0]["messages"][-1]["content"]
+    assert [s["page"] for s in result.sources] == [2] and "[2]" not in prompt and "twenty five" not in prompt
+    assert text == "A Senator must be thirty years old [1]." and result.cited == [1]
+    with RewritingProxy(llama_server, "A Senator must be thirty years old [1].") as proxy:
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0), **ALL_THREE)
+        "".join(result.stream)
+    assert len(result.sources) == 3 and "[3]" in proxy.requests[0]["messages"][-1]["content"]
+
+
 def test_an_answer_pasted_from_a_lower_source_is_asked_again_with_source_1s_sentence(
     constitution, embedder, llama_server
 ):
@@ -594,7 +617,7 @@ def test_an_answer_pasted_from_a_lower_source_is_asked_again_with_source_1s_sent
     searcher, hits = _senate_hits(constitution, embedder)
     pasted = split_sentences(hits[1].chunk.text)[-1]
     with RewritingProxy(llama_server, f"{pasted} [2]", times=1) as proxy:
-        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0), **ALL_THREE)
         pieces = list(result.stream)
     assert len(proxy.requests) == 2 and result.rejected[0] == "a copy of source [2] where source [1] answers better"
     hint = REASK_REFUSAL.format(sentence=result.sources[0]["snippet"])
@@ -609,7 +632,7 @@ def test_a_second_paste_from_a_lower_source_shows_source_1s_passage_labelled(con
     searcher, hits = _senate_hits(constitution, embedder)
     pasted = split_sentences(hits[1].chunk.text)[-1]
     with RewritingProxy(llama_server, f"{pasted} [2]") as proxy:
-        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0), **ALL_THREE)
         text = "".join(result.stream)
     assert len(proxy.requests) == 2 and result.mode == "extractive" and result.cited == [1]
     assert text.startswith(result.sources[0]["snippet"]) and pasted not in text
@@ -620,7 +643,7 @@ def test_an_answer_pasted_from_source_1_is_shown_as_it_is(constitution, embedder
     searcher, hits = _senate_hits(constitution, embedder)
     pasted = split_sentences(hits[0].chunk.text)[-1]  # "No Person shall be a Senator who ... thirty Years ..."
     with RewritingProxy(llama_server, f"{pasted} [1]") as proxy:
-        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0), **ALL_THREE)
         text = "".join(result.stream)
     assert len(proxy.requests) == 1 and result.mode == "llm" and not result.rejected
     assert text == f"{pasted} [1]"
