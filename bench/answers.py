@@ -42,8 +42,9 @@ skew, JPEG; tests/scans.py), no text layer, no bookmarks, read by the product's 
 here; ``ARCHIVESRAG_OCR_THREADS=2`` when nothing else runs). The default is the first two sets, which the answer
 code was tuned on; the Developer's Reference, An Introduction to R, the Nettle Manual, the PostgreSQL pages, the
 SDCC manual, the Git pages, the Apache pages, the gnuplot manual, the CMake pages, the Postfix pages, the Bash
-manual, the Rcpp papers, the Varnish pages and the diffutils manual were written afterwards and are kept as held-out checks of what that
-tuning generalises to (each was written after the last change it measures was designed; the SDCC, Git, Apache,
+manual, the Rcpp papers, the Varnish pages and the diffutils manual were written afterwards and are kept as
+held-out checks of what that tuning generalises to (each was written after the last change it measures was
+designed; the SDCC, Git, Apache,
 CMake, Postfix, Bash and Rcpp sets then found faults that were fixed, see the README: the Apache pages' defaults are
 in tables, which the crawler dropped; the CMake pages' Sphinx tables fell apart into cells; the Bash manual's
 entries run across page breaks under running heads that carry the page number; PDFium glued the Rcpp papers' footers
@@ -101,7 +102,13 @@ from archivesrag.embedder import load_embedder  # noqa: E402
 from archivesrag.errors import UserError, run_cli  # noqa: E402
 from archivesrag.llm import get_llm  # noqa: E402
 from archivesrag.rag import IndexStore, Searcher, answer, chain, ingest  # noqa: E402
-from archivesrag.rag.chain import PROMPT_CHARS, UNCITED_NOTE, UNSOURCED_NOTE, extractive_answer  # noqa: E402
+from archivesrag.rag.chain import (  # noqa: E402
+    PROMPT_CHARS,
+    RELEVANCE_MARGIN,
+    UNCITED_NOTE,
+    UNSOURCED_NOTE,
+    extractive_answer,
+)
 from archivesrag.rag.checks import MARKER, CitationChecker, degenerate_reason, is_refusal  # noqa: E402
 from archivesrag.rag.ingest import load_pdf  # noqa: E402
 from archivesrag.records import RecordError, parse_passage, read_records  # noqa: E402
@@ -378,7 +385,14 @@ def per_set(details: list[dict[str, Any]]) -> list[Row]:
 
 
 def run_config(
-    rows: tuple[Row, Row], questions: list[Question], searcher: Searcher, llm, k: int, details: list, prompt_chars: int
+    rows: tuple[Row, Row],
+    questions: list[Question],
+    searcher: Searcher,
+    llm,
+    k: int,
+    details: list,
+    prompt_chars: int,
+    margin: float = RELEVANCE_MARGIN,
 ) -> None:
     """Ask every question in one configuration; an answerable question is tallied in ``rows[0]``, an absent one in
     ``rows[1]``."""
@@ -389,7 +403,7 @@ def run_config(
         if llm is None:
             result = extractive_answer(q.question, searcher, k=k)
         else:
-            result = answer(q.question, searcher, llm, k=k, prompt_chars=prompt_chars)
+            result = answer(q.question, searcher, llm, k=k, prompt_chars=prompt_chars, margin=margin)
         text, ttft = "", None
         for piece in result.stream:
             if ttft is None and piece.strip():
@@ -525,6 +539,12 @@ def main() -> None:
     ap.add_argument("--llm_modes", default="dense,rerank", help="retrieval modes the LLMs answer over")
     ap.add_argument("--top_k", type=int, default=3)
     ap.add_argument("--prompt_chars", type=int, default=PROMPT_CHARS, help="characters of each source in the prompt")
+    ap.add_argument(
+        "--margin",
+        type=float,
+        default=RELEVANCE_MARGIN,
+        help="give the LLM only sources within this many reranker logits of the best ('inf': all top_k)",
+    )
     ap.add_argument("--limit", type=int, default=0, help="first N questions of each set (0: all)")
     ap.add_argument(
         "--scanned",
@@ -587,10 +607,10 @@ def main() -> None:
                 llms[name] = get_llm(f"bundled:{name}")
             llm = llms.get(name)
             pair = (Row(config), Row(config))
-            run_config(pair, questions, searchers[mode], llm, args.top_k, details, args.prompt_chars)
+            run_config(pair, questions, searchers[mode], llm, args.top_k, details, args.prompt_chars, args.margin)
             rows.append(pair[0])
             absent_rows.append(pair[1])
-    print(f"\n{len(questions)} questions, top_k={args.top_k}, prompt_chars={args.prompt_chars}\n")
+    print(f"\n{len(questions)} questions, top_k={args.top_k}, prompt_chars={args.prompt_chars}, margin={args.margin}\n")
     if any(not q.absent for q in questions):
         print(table(rows))
     if any(q.absent for q in questions):
