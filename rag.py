@@ -63,7 +63,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "is faster and weaker)",
     )
     ask.add_argument("--model", default=None, help="model name for URL specs")
-    ask.add_argument("--top_k", type=int, default=3, help="sources given to the LLM")
+    ask.add_argument(
+        "--top_k",
+        type=int,
+        default=3,
+        help="most sources given to the LLM (with a reranker, those within 3 logits of the best)",
+    )
     ask.add_argument("--mmr", action="store_true", help="diversify sources (maximal marginal relevance)")
     ask.add_argument(
         "--hybrid",

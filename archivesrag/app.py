@@ -345,7 +345,7 @@ def build_ui(engine: Engine) -> Any:
                 status = gr.Markdown(engine.status_markdown(), elem_id="status")
                 upload = gr.File(label="Add PDFs", file_count="multiple", file_types=[".pdf"], elem_id="upload")
                 upload_result = gr.Markdown(elem_id="upload-result")
-                top_k = gr.Slider(1, 10, value=engine.settings.top_k, step=1, label="Sources per answer (top-k)")
+                top_k = gr.Slider(1, 10, value=engine.settings.top_k, step=1, label="Most sources per answer (top-k)")
                 hybrid = gr.Checkbox(value=engine.settings.hybrid, label="Hybrid search (BM25 + dense)")
                 rerank = gr.Checkbox(
                     value=bool(engine.settings.rerank_model),

@@ -412,11 +412,12 @@ def near_the_best(hits: list[Hit], margin: float = RELEVANCE_MARGIN) -> list[Hit
     no reranker scored them).
 
     Why: a passage the cross-encoder scores far below the best is rarely the answer, and a small model reads it
-    anyway: asked which backend Varnish uses when none is named ``default``, or what goes into the hash key, the
-    1.5B answered from the third source, on storage or cookies, and cited it. Over bench/answers.py's 383
-    questions, a margin of 3 (1/20 of the best source's odds) leaves out 403 of the 1,149 sources given before
-    (a third of the prompt) and never the only one that holds the gold page or the key fact; margins of 2 or 2.5
-    lose a fact.
+    anyway: asked what goes into Varnish's hash key when a request has no Host header, the 1.5B cited the Cookies
+    section (3.6 logits below the hashing page) beside the right page; asked how many fields a master.cf line has,
+    it answered rightly and cited transport(5)'s SEE ALSO list (7.3 below). Over bench/answers.py's 383 questions
+    a margin of 3 (1/20 of the best source's odds) leaves out 403 of the 1,149 sources (a third of the prompt) and
+    never the only one holding the gold page or the key fact (margins of 2 or 2.5 lose a fact); rerun, gold cited
+    363 -> 365, key fact 356 -> 358, wrong cites 7 -> 6, time to first token about 2 s less.
 
     Example:
         >>> [h.rerank_score for h in near_the_best([Hit(c1, 0.8, 6.1), Hit(c2, 0.7, 4.0), Hit(c3, 0.7, 2.5)])]
