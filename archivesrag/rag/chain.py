@@ -423,10 +423,11 @@ def near_the_best(hits: list[Hit], margin: float = RELEVANCE_MARGIN) -> list[Hit
         >>> [h.rerank_score for h in near_the_best([Hit(c1, 0.8, 6.1), Hit(c2, 0.7, 4.0), Hit(c3, 0.7, 2.5)])]
         [6.1, 4.0]
     """
-    if hits[0].rerank_score is None:
+    scores = [h.rerank_score for h in hits]
+    if None in scores:
         return hits
-    top = max(h.rerank_score or 0.0 for h in hits)
-    return [h for h in hits if h.rerank_score is not None and h.rerank_score >= top - margin]
+    top = max(scores)
+    return [h for h, score in zip(hits, scores, strict=True) if score >= top - margin]
 
 
 def answer(
