@@ -557,6 +557,8 @@ def main() -> None:
         help="no LLM: re-check the citations of a recorded artifacts/answers-details.jsonl with the current checker",
     )
     args = ap.parse_args()
+    if not args.margin >= 0:  # also NaN
+        ap.error(f"--margin {args.margin}: use 0 or more logits below the best source ('inf' for every top_k source)")
     if args.replay:
         print(replay(Path(args.replay)))
         return

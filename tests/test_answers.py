@@ -817,6 +817,21 @@ def test_replaying_a_file_that_is_not_a_recorded_bench_run_is_one_line(tmp_path,
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {details}") and message in proc.stderr
 
 
+@pytest.mark.parametrize("margin", ["-1", "nan", "wide"])
+def test_a_margin_that_is_not_a_number_of_logits_is_one_line(margin):
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "bench/answers.py", "--margin", margin, "--llms", "", "--modes", ""],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--margin" in proc.stderr.splitlines()[-1]
+
+
 def test_an_unknown_question_set_is_one_line():
     import subprocess
 
