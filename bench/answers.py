@@ -20,39 +20,38 @@ python bench/answers.py --sets r-intro --llms 1.5b --modes hybrid+rerank --llm_m
 Answer quality, measured (issue 14): what a person reads at the end, for each configuration side by side.
 
 Question sets (bench/answers/*.jsonl, 431 questions): written by us from nine real manuals, eight papers and eight
-web sites nobody on the team wrote, shipped in Debian and kept here with their licences (bench/answers/docs/NOTICE): the
-Debian GNU/Linux FAQ (debian-faq 11.1, 73 pages, 25 questions), the Guide for Debian Maintainers (debmake-doc 1.17,
-143 pages, 22), the Debian Developer's Reference (developers-reference 12.18, 114 pages, 24), An Introduction to R
-(r-doc-pdf 4.2.2, 113 pages, 24), the Nettle Manual (nettle-dev 3.8.1, 111 pages, 24), the SDCC Compiler User Guide
-(sdcc-doc 4.2.0, 134 pages, 24), the gnuplot 5.4 manual (gnuplot-doc, 311 pages, 24), the Bash Reference Manual
-(bash-doc 5.2.15, 196 pages, 24), the Z Shell Manual (zsh-doc 5.9, 480 pages, 24), eight vignettes of the Rcpp
-package (r-cran-rcpp 1.0.10, papers, most in two
-columns, 70 pages, 24 questions spread over them), and 20 HTML pages each of the SQLite documentation (sqlite3-doc
-3.40.1, 24), the PostgreSQL 15 documentation (postgresql-doc-15, 24), the Git 2.39 manual (git-doc, 24), the Apache
-HTTP Server 2.4 documentation (apache2-doc, 24), the CMake 3.25 documentation (cmake-doc, Sphinx HTML, 24) and the
-Postfix 3.7 documentation (postfix-doc, README files and man pages set in <pre>, 24), 20 pages of the Varnish
-Cache 7.1 Users Guide and reference (varnish-doc, Sphinx HTML, 24), and 20 chapter pages of the GNU diffutils 3.8
-manual, Comparing and Merging Files (diffutils-doc, Texinfo HTML, 24). Each line is a question, its
-key fact (any of a few spellings, the manual's own included: "toyhorse"), the gold source (file + page, or a page of
-the site) and the sentence there that holds the fact (checked at start against the document itself, a web page as a
-browser shows it: a wrong page stops the bench; the evidence a crawl lost is listed, since that is a crawler fault to
-measure, not a question to drop). A site's pages are served on 127.0.0.1 and crawled by the product's own crawler
-(what scrape.py does), then indexed from its passages, as a user's site would be. The manuals of the sets asked go
-into one index, so every question has whole other manuals of distractors; with more than one set a second table gives
-each set alone. ``--scanned`` asks the manuals as scans: every page an image-only page (200 dpi, noise, blur, a 0.6°
-skew, JPEG; tests/scans.py), no text layer, no bookmarks, read by the product's OCR at ingest (about 3-6 s a page
-here; ``ARCHIVESRAG_OCR_THREADS=2`` when nothing else runs). The default is the first two sets, which the answer
-code was tuned on; the Developer's Reference, An Introduction to R, the Nettle Manual, the PostgreSQL pages, the
-SDCC manual, the Git pages, the Apache pages, the gnuplot manual, the CMake pages, the Postfix pages, the Bash
-manual, the Rcpp papers, the Varnish pages, the diffutils manual and the Z Shell Manual were written afterwards and
-are kept as held-out checks of what that tuning generalises to (each was written after the last change it measures was
-designed; the SDCC, Git, Apache,
-CMake, Postfix, Bash and Rcpp sets then found faults that were fixed, see the README: the Apache pages' defaults are
-in tables, which the crawler dropped; the CMake pages' Sphinx tables fell apart into cells; the Bash manual's
-entries run across page breaks under running heads that carry the page number; PDFium glued the Rcpp papers' footers
-to a word hyphenated at a page's foot). The SQLite pages, the first web site, found four faults that were then fixed
-(navigation stubs in passages, an answer in the question's own words losing its citation, a marker closing a pasted
-paragraph, a pointer writing out its source's label): that set is no longer held out.
+web sites nobody on the team wrote, shipped in Debian and kept here with their licences (bench/answers/docs/NOTICE):
+the Debian GNU/Linux FAQ (debian-faq 11.1, 73 pages, 25 questions), the Guide for Debian Maintainers (debmake-doc
+1.17, 143 pages, 22), the Debian Developer's Reference (developers-reference 12.18, 114 pages, 24), An Introduction
+to R (r-doc-pdf 4.2.2, 113 pages, 24), the Nettle Manual (nettle-dev 3.8.1, 111 pages, 24), the SDCC Compiler User
+Guide (sdcc-doc 4.2.0, 134 pages, 24), the gnuplot 5.4 manual (gnuplot-doc, 311 pages, 24), the Bash Reference
+Manual (bash-doc 5.2.15, 196 pages, 24), the Z Shell Manual (zsh-doc 5.9, 480 pages, 24), eight vignettes of the
+Rcpp package (r-cran-rcpp 1.0.10, papers, most in two columns, 70 pages, 24 questions spread over them), and 20 HTML
+pages each of the SQLite documentation (sqlite3-doc 3.40.1, 24), the PostgreSQL 15 documentation (postgresql-doc-15,
+24), the Git 2.39 manual (git-doc, 24), the Apache HTTP Server 2.4 documentation (apache2-doc, 24), the CMake 3.25
+documentation (cmake-doc, Sphinx HTML, 24) and the Postfix 3.7 documentation (postfix-doc, README files and man
+pages set in <pre>, 24), 20 pages of the Varnish Cache 7.1 Users Guide and reference (varnish-doc, Sphinx HTML, 24),
+and 20 chapter pages of the GNU diffutils 3.8 manual, Comparing and Merging Files (diffutils-doc, Texinfo HTML, 24).
+Each line is a question, its key fact (any of a few spellings, the manual's own included: "toyhorse"), the gold
+source (file + page, or a page of the site) and the sentence there that holds the fact (checked at start against the
+document itself, a web page as a browser shows it: a wrong page stops the bench; the evidence a crawl lost is
+listed, since that is a crawler fault to measure, not a question to drop). A site's pages are served on 127.0.0.1
+and crawled by the product's own crawler (what scrape.py does), then indexed from its passages, as a user's site
+would be. The manuals of the sets asked go into one index, so every question has whole other manuals of distractors;
+with more than one set a second table gives each set alone. ``--scanned`` asks the manuals as scans: every page an
+image-only page (200 dpi, noise, blur, a 0.6° skew, JPEG; tests/scans.py), no text layer, no bookmarks, read by the
+product's OCR at ingest (about 3-6 s a page here; ``ARCHIVESRAG_OCR_THREADS=2`` when nothing else runs). The default
+is the first two sets, which the answer code was tuned on; the Developer's Reference, An Introduction to R, the
+Nettle Manual, the PostgreSQL pages, the SDCC manual, the Git pages, the Apache pages, the gnuplot manual, the CMake
+pages, the Postfix pages, the Bash manual, the Rcpp papers, the Varnish pages, the diffutils manual and the Z Shell
+Manual were written afterwards and are kept as held-out checks of what that tuning generalises to (each was written
+after the last change it measures was designed; the SDCC, Git, Apache, CMake, Postfix, Bash and Rcpp sets then found
+faults that were fixed, see the README: the Apache pages' defaults are in tables, which the crawler dropped; the
+CMake pages' Sphinx tables fell apart into cells; the Bash manual's entries run across page breaks under running
+heads that carry the page number; PDFium glued the Rcpp papers' footers to a word hyphenated at a page's foot). The
+SQLite pages, the first web site, found four faults that were then fixed (navigation stubs in passages, an answer in
+the question's own words losing its citation, a marker closing a pasted paragraph, a pointer writing out its
+source's label): that set is no longer held out.
 
 Configurations: retrieval ``dense`` (top-k cosine), ``hybrid`` (BM25 + dense, RRF) and ``rerank`` (the bundled
 ms-marco-MiniLM-L-12-v2 ONNX cross-encoder over 30 dense candidates); answers by each bundled LLM through
