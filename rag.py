@@ -17,6 +17,7 @@ from archivesrag.embedder import default_embedding_model, load_embedder
 from archivesrag.errors import UserError, run_cli
 from archivesrag.llm import default_llm_spec, get_llm
 from archivesrag.rag import IndexStore, Searcher, answer, ingest
+from archivesrag.rag.chain import RELEVANCE_MARGIN
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--top_k",
         type=int,
         default=3,
-        help="most sources given to the LLM (with a reranker, those within 3 logits of the best)",
+        help=f"most sources given to the LLM (with a reranker, those within {RELEVANCE_MARGIN:g} logits of the best)",
     )
     ask.add_argument("--mmr", action="store_true", help="diversify sources (maximal marginal relevance)")
     ask.add_argument(

@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -772,8 +773,6 @@ def test_a_missing_or_broken_reranker_is_one_line(tmp_path):
 
 
 def test_an_unknown_bundled_llm_or_ocr_mode_is_one_line(tmp_path):
-    import subprocess
-
     with pytest.raises(UserError, match=r"bundled:9b: no such bundled LLM; use one of bundled:0\.5b, bundled:1\.5b"):
         get_llm("bundled:9b")
     with pytest.raises(UserError, match="--ocr sideways: use one of auto, off, force"):
@@ -790,6 +789,14 @@ def test_an_unknown_bundled_llm_or_ocr_mode_is_one_line(tmp_path):
     assert proc.returncode == 2 and "invalid choice: 'sideways'" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def run_bench_answers(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python bench/answers.py ARGS`` from the project root, as a user types it (its errors are the CLI's)."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, "bench/answers.py", *args], cwd=root, capture_output=True, text=True, timeout=120
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -800,49 +807,22 @@ def test_an_unknown_bundled_llm_or_ocr_mode_is_one_line(tmp_path):
     ],
 )
 def test_replaying_a_file_that_is_not_a_recorded_bench_run_is_one_line(tmp_path, content, message):
-    import subprocess
-
     details = tmp_path / "details.jsonl"
     if content is not None:
         details.write_text(content)
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.run(
-        [sys.executable, "bench/answers.py", "--replay", str(details)],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_bench_answers("--replay", str(details))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {details}") and message in proc.stderr
 
 
 @pytest.mark.parametrize("margin", ["-1", "nan", "wide"])
 def test_a_margin_that_is_not_a_number_of_logits_is_one_line(margin):
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.run(
-        [sys.executable, "bench/answers.py", "--margin", margin, "--llms", "", "--modes", ""],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_bench_answers("--margin", margin, "--llms", "", "--modes", "")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--margin" in proc.stderr.splitlines()[-1]
 
 
 def test_an_unknown_question_set_is_one_line():
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.run(
-        [sys.executable, "bench/answers.py", "--sets", "nope", "--llms", "", "--modes", ""],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_bench_answers("--sets", "nope", "--llms", "", "--modes", "")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--sets nope: no such question set" in proc.stderr and "developers-reference" in proc.stderr
 
