@@ -237,6 +237,30 @@ def test_a_marker_alone_after_a_pasted_paragraph_cites_the_answer_not_the_paste(
     assert "".join(c.fix(s) for s in segments).endswith("1.5-3+deb12u1.\n\n[1]")
 
 
+def test_a_marker_closing_an_answer_and_a_paste_from_another_source_cites_both():
+    # The 1.5B on the Z Shell Manual: the answer from the NULLCMD entry (source [2]), then the redirection chapter
+    # (source [1]) pasted, one marker at the end: it cited the chapter alone, not the page that answers
+    sources = [
+        "If the parameter NULLCMD is not set or the option CSH_NULLCMD is set, an error is caused. This is the csh "
+        "behavior and CSH_NULLCMD is set by default when emulating csh. If the option SH_NULLCMD is set, the builtin "
+        "':' is inserted as a command with the given redirections.",
+        "NULLCMD <S> The command name to assume if a redirection is specified with no command. Defaults to cat.",
+    ]
+    question = "Which command does zsh assume by default when a redirection is given with no command?"
+    text = (
+        "The command name to assume if a redirection is specified with no command is cat. This is the csh behavior "
+        "and CSH_NULLCMD is set by default when emulating csh. If the option SH_NULLCMD is set, the builtin ':' is "
+        "inserted as a command with the given redirections [1]."
+    )
+    assert checked(question, sources, text).endswith("with the given redirections [2][1].")
+
+
+def test_a_marker_closing_one_sources_sentences_cites_that_source_once():
+    sources = ["Defaults to cat. For sh behavior, change this to a colon.", "An error is caused."]
+    text = "The command assumed is cat. For sh behavior, change it to a colon [1]."
+    assert checked("Which command does zsh assume?", sources, text) == text
+
+
 def checked(question: str, sources: list[str], text: str) -> str:
     """A whole answer through the citation check, sentence by sentence, as it streams."""
     c = CitationChecker(question, sources)

@@ -332,8 +332,9 @@ class CitationChecker:
     as the model wrote, and a marker is dropped when no source (or no further one) backs the sentence, unless it
     names the source that backs it best, by a smaller margin (:func:`own_choice`). A marker
     alone (``[1]`` on its own line) is checked against the sentence before it; a marker past the sources given
-    is dropped. An answer that cites nothing but is backed by a source gets that source at its end. A refusal that
-    names nothing, after a sentence that answered, is dropped (:func:`is_empty_refusal`).
+    is dropped. A marker that closes an answer and a passage pasted from another source cites the answer's source
+    too (:meth:`_answer_source`). An answer that cites nothing but is backed by a source gets that source at its
+    end. A refusal that names nothing, after a sentence that answered, is dropped (:func:`is_empty_refusal`).
 
     Example:
         >>> c = CitationChecker("What is gbp?", ["sbuild builds in a chroot", "gbp is git-buildpackage"])
@@ -374,6 +375,21 @@ class CitationChecker:
             scores = self.support(body or self.last)
         return scores
 
+    def _answer_source(self, first: str, backing: list[int]) -> int | None:
+        """The source of a pasted run's first sentence, when a marker at the end of the run cites other sources:
+        it is cited too, before them. The prompt asks for the answer first; the 1.5B then goes on to paste the
+        passage of another source and closes the whole run with one marker, which the paste outweighs. On the Z
+        Shell Manual, "The command name to assume if a redirection is specified with no command is cat." (the
+        NULLCMD entry, source [2]) followed by four sentences of the redirection chapter (source [1]) and one
+        marker: [1] alone, so the page that answers was not cited. Replayed on the 1,413 recorded answers of
+        bench/answers.py (stops 38-42): two answers changed, both now citing their gold page too (that one, and a
+        Postfix answer pasting a see-also line after the answer); no new wrong citation.
+        """
+        if not first or not backing:
+            return None
+        own = backing_sources(self.support(first))
+        return own[0] if own and not set(own) & set(backing) else None
+
     def fix(self, segment: str) -> str:
         """``segment`` (a sentence, or a run of markers) with its markers checked."""
         body = MARKER.sub("", segment)
@@ -386,6 +402,7 @@ class CitationChecker:
             # (the CMake pages: "The sources [2] and cover this information." once its [1] was dropped).
             has_words = False
             segment = " " + "".join(f"[{n}]" for n in MARKER.findall(segment))
+        first = self.run_first  # before this segment updates the run
         scores = self._run_support(body if has_words else "")
         if has_words and self.last and is_empty_refusal(body, self.asked):
             return ""  # after an answer, "The sources do not cover it." only contradicts it
@@ -396,16 +413,20 @@ class CitationChecker:
         backing = backing_sources(scores) or own_choice(scores, segment)
         if backing and scores[backing[0] - 1] > self.best_overall[0]:
             self.best_overall = (scores[backing[0] - 1], backing[0])
+        answer_source = self._answer_source(first, backing) if has_words and marked else None
         backers = iter(backing)
 
         def check(m: re.Match[str]) -> str:
+            nonlocal answer_source
             if not 1 <= int(m.group(1)) <= len(scores):
                 return ""
             pick = next(backers, None)
             if pick is None:
                 return ""
-            self.cited.add(pick)
-            return f"[{pick}]"
+            picks = [answer_source, pick] if answer_source else [pick]
+            answer_source = None
+            self.cited.update(picks)
+            return "".join(f"[{n}]" for n in picks)
 
         fixed = MARKER.sub(check, segment)
         if not has_words and MARKER.search(segment):  # "[1], [2]" on its own: keep only the markers that stay
