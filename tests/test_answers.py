@@ -29,6 +29,7 @@ from archivesrag.rag.chain import (
     UNSOURCED_NOTE,
     best_sentences,
     focus,
+    passage_from,
     split_sentences,
 )
 from archivesrag.rag.checks import (
@@ -471,6 +472,28 @@ def test_the_snippet_is_the_sentence_the_cross_encoder_judges_to_answer(embedder
     [best] = best_sentences(question, [hit], embedder, load_reranker("bundled"))
     snippet = best.text
     assert snippet.startswith("If you have more than one Debian machine") and "apt-cacher" in snippet
+
+
+def test_the_snippet_goes_on_from_the_best_sentence_to_the_fact_it_leads_up_to(embedder):
+    # The GNU diffutils manual, 1.7 (GFDL): the sentence most like the question says how diff decides, the fact
+    # (a null byte) comes two sentences on; the snippet, the extractive answer and the re-ask's quote showed only
+    # the first, and the 1.5B, quoted it, answered "by checking the first few bytes".
+    text = (
+        "diff determines whether a file is text or binary by checking the first few bytes in the file; the exact "
+        "number of bytes is system dependent, but it is typically several thousand. If every byte in that part "
+        "of the file is non-null, diff considers the file to be text; otherwise it considers the file to be "
+        "binary. Sometimes you might want to force diff to consider files to be text."
+    )
+    question = "What kind of byte near the start of a file makes diff consider the file binary?"
+    hit = Hit(Chunk(text, "diffutils.pdf", page=9), 0.7)
+    [best] = best_sentences(question, [hit], embedder, load_reranker("bundled"))
+    assert best.passage.startswith(best.text) and "non-null" in best.passage and len(best.passage) <= 300
+
+
+def test_a_passage_stops_before_the_sentence_that_would_make_it_too_long():
+    sentences = ["The first one is here.", "A second sentence.", "A third that is far too long to fit in."]
+    assert passage_from(sentences, 0, max_chars=45) == "The first one is here. A second sentence."
+    assert passage_from(sentences, 2, max_chars=10) == sentences[2]
 
 
 @pytest.fixture(scope="module", params=["0.5b", "1.5b"])
