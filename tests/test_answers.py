@@ -582,6 +582,17 @@ def test_refusals_are_recognised(text, refusal):
     assert is_refusal(text) is refusal
 
 
+def test_a_sources_own_negation_copied_as_the_answer_is_no_refusal():
+    # The GNU diffutils manual (GFDL), as the 1.5B copied it: "context" and "no" are the manual's, not a refusal
+    source = (
+        "The default fuzz factor is 2; there is no point to setting it to more than the number of lines of "
+        "context in the diff, ordinarily 3."
+    )
+    assert is_refusal(source)  # without the sources it reads as one
+    assert not is_refusal(f"{source} [1]", ["Patch looks for a place to apply the hunk. " + source])
+    assert is_refusal("The sources do not cover the fuzz factor.", [source])
+
+
 def test_a_refusal_with_a_relevant_first_source_is_asked_again_and_never_shown(constitution, embedder, llama_server):
     searcher = Searcher(IndexStore.open(constitution), embedder, rerank_model="bundled")
     assert searcher.search(SENATE, 3)[0].rerank_score > 0  # the reranker judges page 2 relevant

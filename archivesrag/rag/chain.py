@@ -357,7 +357,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
                 break
             messages = refusal_reask_messages(question, hits, snippet, texts)
             continue
-        if why is None and hold and not shown and is_refusal(raw):
+        if why is None and hold and not shown and is_refusal(raw, texts):
             log.info(
                 "answer attempt %d refused although the reranker judged source [1] relevant (logit %.1f): %r",
                 attempt,
@@ -372,7 +372,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
         if why is None:
             yield (last := ready.rstrip() + checker.finish())
             result.cited = sorted(checker.cited)
-            if not result.cited and not is_refusal(raw):
+            if not result.cited and not is_refusal(raw, texts):
                 # Asked which command C-r runs, with no source that says, the 1.5B answered from what it knew:
                 # right in one run, wrong in another. The reader should know which answers the documents back.
                 yield f"\n\n{UNCITED_NOTE}"

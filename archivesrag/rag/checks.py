@@ -234,18 +234,32 @@ def unsourced_names(answer: str, question: str, texts: list[str]) -> list[str]:
     return list(names)
 
 
-def is_refusal(text: str) -> bool:
+def is_refusal(text: str, texts: list[str] | None = None) -> bool:
     """True when the answer opens by saying the sources hold no answer: its first sentence cites nothing, speaks
-    of the sources (or apologises) and negates ("The provided sources do not cover it.").
+    of the sources (or apologises) and negates ("The provided sources do not cover it."), and is not a sentence
+    of one of the sources ``texts`` copied word for word.
+
+    Why the copy: a source's own words can look like a refusal. Asked patch's default fuzz factor, the 1.5B
+    answered with the manual's sentence "The default fuzz factor is 2; there is no point to setting it to more
+    than the number of lines of context in the diff, ordinarily 3." ("context", "no"), and asked how much entropy
+    a seed needs, with the Nettle Manual's "The concept used in information theory … (not to be confused with the
+    thermodynamic concept …)"; both were taken for refusals and asked again. In the logs of bench/answers.py's
+    recorded runs, 8 of the 99 first answers taken for refusals were such copies; none of the 90 "The sources do
+    not cover it." was.
 
     Example:
         >>> is_refusal("The sources do not cover how to do that.")
         True
         >>> is_refusal("Debian does not ship it; the sources say to build it [2].")
         False
+        >>> is_refusal("It is 2; there is no point to setting it to more than the lines of context.", ["The "
+        ...            "default is 2. It is 2; there is no point to setting it to more than the lines of context."])
+        False
     """
     first, _ = _first_sentence(text)
-    return not MARKER.search(first) and bool(REFUSAL_CUE.search(first) and NEGATION.search(first))
+    if MARKER.search(first) or not (REFUSAL_CUE.search(first) and NEGATION.search(first)):
+        return False
+    return not texts or copied_source(first, texts) is None
 
 
 def is_empty_refusal(sentence: str, asked: set[str]) -> bool:
