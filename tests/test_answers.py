@@ -27,6 +27,7 @@ from archivesrag.rag.chain import (
     RELEVANCE_MARGIN,
     UNCITED_NOTE,
     UNSOURCED_NOTE,
+    Sentence,
     best_sentences,
     focus,
     passage_from,
@@ -457,6 +458,12 @@ def test_a_passages_rerank_score_does_not_depend_on_what_else_is_scored():
     assert alone[0] == among_all[0] == among_short[0]
 
 
+def best_of(text: str, question: str, embedder) -> Sentence:
+    """The best sentence (and its passage) of one page holding ``text``, by the bundled cross-encoder."""
+    [best] = best_sentences(question, [Hit(Chunk(text, "manual.pdf", page=9), 0.7)], embedder, load_reranker("bundled"))
+    return best
+
+
 def test_the_snippet_is_the_sentence_the_cross_encoder_judges_to_answer(embedder):
     # The Debian FAQ, 9.6: the heading restated as a question is the sentence most like the question to the
     # bi-encoder; the cross-encoder picks the one that names the tool (the snippet, the prompt's window, and the
@@ -468,9 +475,7 @@ def test_the_snippet_is_the_sentence_the_cross_encoder_judges_to_answer(embedder
         "the proxy."
     )
     question = "With several Debian machines on a network, what tool lets me download updates only once?"
-    hit = Hit(Chunk(text, "debian-faq.pdf", page=50), 0.7)
-    [best] = best_sentences(question, [hit], embedder, load_reranker("bundled"))
-    snippet = best.text
+    snippet = best_of(text, question, embedder).text
     assert snippet.startswith("If you have more than one Debian machine") and "apt-cacher" in snippet
 
 
@@ -484,9 +489,7 @@ def test_the_snippet_goes_on_from_the_best_sentence_to_the_fact_it_leads_up_to(e
         "of the file is non-null, diff considers the file to be text; otherwise it considers the file to be "
         "binary. Sometimes you might want to force diff to consider files to be text."
     )
-    question = "What kind of byte near the start of a file makes diff consider the file binary?"
-    hit = Hit(Chunk(text, "diffutils.pdf", page=9), 0.7)
-    [best] = best_sentences(question, [hit], embedder, load_reranker("bundled"))
+    best = best_of(text, "What kind of byte near the start of a file makes diff consider the file binary?", embedder)
     assert best.passage.startswith(best.text) and "non-null" in best.passage and len(best.passage) <= 300
 
 
