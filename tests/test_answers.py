@@ -493,10 +493,10 @@ def test_the_snippet_goes_on_from_the_best_sentence_to_the_fact_it_leads_up_to(e
     assert best.passage.startswith(best.text) and "non-null" in best.passage and len(best.passage) <= 300
 
 
-def test_a_passage_stops_before_the_sentence_that_would_make_it_too_long():
-    sentences = ["The first one is here.", "A second sentence.", "A third that is far too long to fit in."]
-    assert passage_from(sentences, 0, max_chars=45) == "The first one is here. A second sentence."
-    assert passage_from(sentences, 2, max_chars=10) == sentences[2]
+def test_a_passage_is_the_sources_own_words_up_to_the_sentence_that_would_make_it_too_long():
+    text = "Intro.\nThe first one\nis here. Then: a second. A third that is far too long to fit in."
+    assert passage_from(text, "The first one is here.", max_chars=45) == "The first one is here. Then: a second."
+    assert passage_from(text, "A third that is far too long to fit in.", max_chars=10).startswith("A third")
 
 
 @pytest.fixture(scope="module", params=["0.5b", "1.5b"])
@@ -596,6 +596,16 @@ def test_a_sources_own_negation_copied_as_the_answer_is_no_refusal():
     assert is_refusal("The sources do not cover the fuzz factor.", [source])
 
 
+def assert_hint_quotes_the_snippets_sentence(request: dict, result) -> None:
+    """The re-ask's prompt ends with the hint and the question; the hint quotes source [1]'s best sentence, with
+    which its snippet (the passage from that sentence on) begins."""
+    content = request["messages"][-1]["content"]
+    before, after = REASK_REFUSAL.split("{sentence}")
+    quoted = content.split(before)[-1].split(after)[0]
+    assert content.endswith(f"{after}\n\nQuestion: {SENATE}") and len(quoted.split()) >= 4
+    assert result.sources[0]["snippet"].startswith(quoted)
+
+
 def test_a_refusal_with_a_relevant_first_source_is_asked_again_and_never_shown(constitution, embedder, llama_server):
     searcher = Searcher(IndexStore.open(constitution), embedder, rerank_model="bundled")
     assert searcher.search(SENATE, 3)[0].rerank_score > 0  # the reranker judges page 2 relevant
@@ -603,8 +613,7 @@ def test_a_refusal_with_a_relevant_first_source_is_asked_again_and_never_shown(c
         result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
         pieces = list(result.stream)
     assert len(proxy.requests) == 2
-    hint = REASK_REFUSAL.format(sentence=result.sources[0]["snippet"])
-    assert proxy.requests[1]["messages"][-1]["content"].endswith(f"{hint}\n\nQuestion: {SENATE}")
+    assert_hint_quotes_the_snippets_sentence(proxy.requests[1], result)
     assert result.rejected[0] == "a refusal with a relevant source [1]"
     # what the user reads is the second try, or (when that was no answer either) the extractive answer
     text = "".join(pieces)
@@ -684,8 +693,7 @@ def test_an_answer_pasted_from_a_lower_source_is_asked_again_with_source_1s_sent
         result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0), **ALL_THREE)
         pieces = list(result.stream)
     assert len(proxy.requests) == 2 and result.rejected[0] == "a copy of source [2] where source [1] answers better"
-    hint = REASK_REFUSAL.format(sentence=result.sources[0]["snippet"])
-    assert proxy.requests[1]["messages"][-1]["content"].endswith(f"{hint}\n\nQuestion: {SENATE}")
+    assert_hint_quotes_the_snippets_sentence(proxy.requests[1], result)
     # what the user reads is the second try, or (when that was no answer either) source [1]'s passage
     text = "".join(pieces)
     assert not any(pasted[:40] in p for p in pieces), text  # never shown, not even in part

@@ -59,7 +59,7 @@ NOT_RELEVANT = (
     "below, were judged not relevant to it."
 )
 PROMPT_CHARS = 600  # of each source in the prompt; bench/answers.py: see README "Benchmarks"
-PASSAGE_CHARS = 300  # of the passage quoted from a source: its snippet, the extractive answer, the re-ask's quote
+PASSAGE_CHARS = 300  # of the passage shown of a source: its snippet and the extractive answer
 
 
 # ---------------------------------------------------------------- the extractive answer
@@ -143,26 +143,37 @@ class Sentence:
     passage: str = ""
 
 
-def passage_from(sentences: list[str], i: int, max_chars: int = PASSAGE_CHARS) -> str:
-    """Sentence ``i`` and those after it while the whole fits in ``max_chars`` (sentence ``i`` always): what a
-    person reads of a source, what the extractive answer gives and what the refusal re-ask quotes.
+def passage_from(text: str, sentence: str, max_chars: int = PASSAGE_CHARS) -> str:
+    """``sentence`` and the text after it in ``text``, whole sentences (:func:`sentence_runs`) while it fits in
+    ``max_chars`` (``sentence`` always), word for word as the source has it (whitespace aside): what a person
+    reads of a source and what the extractive answer gives (the re-asks quote the best sentence alone).
 
     Why: the sentence that best matches a question often leads up to the fact rather than stating it ("diff
     determines whether a file is text or binary by checking the first few bytes in the file;" then, two sentences
     on, "If every byte in that part of the file is non-null, diff considers the file to be text"). Over
     bench/answers.py's 407 first answerable questions (the sources the LLM is given), source [1]'s best sentence
-    holds the key fact for 286, the passage of up to 300 characters from it for 331 (250: 320; 400: 342), with a
-    median of 238 characters; over the 45 answers the 1.5B was asked twice, 35 and 39.
+    holds the key fact for 286, the passage of up to 300 characters from it for 335 (250: 320; 400: 342), with a
+    median of 240 characters. Whole runs of the text, not
+    the sentences :func:`split_sentences` keeps: that drops pieces under 4 words, and a passage built from its
+    sentences skipped them (55 of 791 sources' passages were not the source's words as they stand).
 
     Example:
-        >>> passage_from(["It checks the first bytes;", "their number varies.", "A null byte makes it binary."], 0, 50)
-        'It checks the first bytes; their number varies.'
+        >>> passage_from("Intro. It checks the first bytes; their number varies. A null byte: binary.", "It checks "
+        ...              "the first bytes;", 60)
+        'It checks the first bytes; their number varies. A null byte:'
     """
-    out = sentences[i]
-    for sentence in sentences[i + 1 :]:
-        if len(out) + 1 + len(sentence) > max_chars:
+    flat = " ".join(text.split())
+    at = flat.find(sentence)
+    if at < 0:
+        return sentence
+    out = sentence
+    for run in sentence_runs(flat[at + len(sentence) :]):
+        run = run.strip()
+        if not run:
+            continue
+        if len(out) + 1 + len(run) > max_chars:
             break
-        out = f"{out} {sentence}"
+        out = f"{out} {run}"
     return out
 
 
@@ -187,10 +198,10 @@ def best_sentences(
     else:
         scores = embedder.encode_passages(flat) @ embedder.encode_queries([question])[0]
     out, start = [], 0
-    for sentences in per_hit:
+    for hit, sentences in zip(hits, per_hit, strict=True):
         part = scores[start : start + len(sentences)]
         best = int(np.argmax(part))
-        out.append(Sentence(sentences[best], float(part[best]), passage_from(sentences, best)))
+        out.append(Sentence(sentences[best], float(part[best]), passage_from(hit.chunk.text, sentences[best])))
         start += len(sentences)
     return out
 
@@ -312,7 +323,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
     """
     question, hits = result.question, result.hits
     labels = [h.chunk.label() for h in hits]
-    snippet = best[0].passage
+    snippet, quote = best[0].passage, best[0].text  # the re-asks quote the sentence: see README "Stop 43"
     texts = [focus(h.chunk.text, s.text, prompt_chars) for h, s in zip(hits, best, strict=True)]
     messages = build_messages(question, hits, texts)
     top_logit = hits[0].rerank_score
@@ -355,7 +366,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
             result.rejected.append(COPIED_LOWER.format(n=copy_of))
             if attempt == 2:
                 break
-            messages = refusal_reask_messages(question, hits, snippet, texts)
+            messages = refusal_reask_messages(question, hits, quote, texts)
             continue
         if why is None and hold and not shown and is_refusal(raw, texts):
             log.info(
@@ -367,7 +378,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
             result.rejected.append(REFUSED_RELEVANT)
             if attempt == 2:
                 break
-            messages = refusal_reask_messages(question, hits, snippet, texts)
+            messages = refusal_reask_messages(question, hits, quote, texts)
             continue
         if why is None:
             yield (last := ready.rstrip() + checker.finish())

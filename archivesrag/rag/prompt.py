@@ -19,7 +19,7 @@ REASK = (
     "the sources, then the source number in square brackets."
 )
 REASK_REFUSAL = (
-    'Source [1] looks relevant to this question. Its closest passage is: "{sentence}" If that answers the '
+    'Source [1] looks relevant to this question. Its closest sentence is: "{sentence}" If that answers the '
     "question, write the answer in a full sentence, then [1]; only if it does not, say that the sources do not "
     "cover it."
 )
@@ -57,6 +57,6 @@ def refusal_reask_messages(
     question: str, hits: list[Hit], sentence: str, texts: list[str] | None = None
 ) -> list[dict[str, str]]:
     """A second try after "the sources do not cover it" although the reranker judged source [1] relevant: the
-    first prompt with a hint before the question that quotes source [1]'s closest passage (``sentence``). The
+    first prompt with a hint before the question that quotes source [1]'s closest ``sentence``. The
     refusal itself is left out: shown its own refusal, a small model repeats it."""
     return build_messages(question, hits, texts, hint=REASK_REFUSAL.format(sentence=sentence) + "\n\n")
