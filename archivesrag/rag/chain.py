@@ -140,7 +140,7 @@ class Sentence:
 
     text: str
     score: float
-    passage: str = ""
+    passage: str
 
 
 def passage_from(text: str, sentence: str, max_chars: int = PASSAGE_CHARS) -> str:
@@ -153,9 +153,9 @@ def passage_from(text: str, sentence: str, max_chars: int = PASSAGE_CHARS) -> st
     on, "If every byte in that part of the file is non-null, diff considers the file to be text"). Over
     bench/answers.py's 407 first answerable questions (the sources the LLM is given), source [1]'s best sentence
     holds the key fact for 286, the passage of up to 300 characters from it for 335 (250: 320; 400: 342), with a
-    median of 240 characters. Whole runs of the text, not
-    the sentences :func:`split_sentences` keeps: that drops pieces under 4 words, and a passage built from its
-    sentences skipped them (55 of 791 sources' passages were not the source's words as they stand).
+    median of 240 characters. Whole runs of the text, not the sentences :func:`split_sentences` keeps: that drops
+    pieces under 4 words, and a passage built from its sentences skipped them (55 of 791 sources' passages were
+    not the source's words as they stand).
 
     Example:
         >>> passage_from("Intro. It checks the first bytes; their number varies. A null byte: binary.", "It checks "
