@@ -560,7 +560,8 @@ def test_a_sentence_written_again_is_a_loop_but_a_new_one_is_not():
 
 def test_an_answer_that_loops_is_cut_before_the_repetition_and_its_stream_closed(constitution, embedder, llama_server):
     loop = "The age is the age of a Senator. "
-    looping = "A Senator must be thirty years old [1]. This is the rule, which is the rule. " + loop * 40
+    # 200 times, about 14 s of writing at the proxy's pace: on a busy machine the client still hangs up mid-stream
+    looping = "A Senator must be thirty years old [1]. This is the rule, which is the rule. " + loop * 200
     searcher = Searcher(IndexStore.open(constitution), embedder)
     with RewritingProxy(llama_server, looping, word_by_word=True) as proxy:
         result = answer(SENATE, searcher, get_llm(proxy.url, model="q", max_retries=0))
@@ -600,7 +601,7 @@ def assert_hint_quotes_the_snippets_sentence(request: dict, result) -> None:
     """The re-ask's prompt ends with the hint and the question; the hint quotes source [1]'s best sentence, with
     which its snippet (the passage from that sentence on) begins."""
     content = request["messages"][-1]["content"]
-    before, after = REASK_REFUSAL.split("{sentence}")
+    before, after = REASK_REFUSAL.format(n=1, sentence="\0").split("\0")
     quoted = content.split(before)[-1].split(after)[0]
     assert content.endswith(f"{after}\n\nQuestion: {SENATE}") and len(quoted.split()) >= 4
     assert result.sources[0]["snippet"].startswith(quoted)
@@ -631,6 +632,47 @@ def test_a_second_refusal_with_a_relevant_first_source_shows_its_passage_labelle
     assert result.mode == "extractive" and result.cited == [1] and "do not cover" not in text.split("\n")[0]
     assert text.startswith(result.sources[0]["snippet"]) and EXTRACTIVE_REFUSED_NOTE in text, text
     assert "thirty" in text.lower()
+
+
+CMP_PASSAGES = [  # the GNU diffutils manual 3.8 (GFDL), "Invoking cmp", as the crawler keeps it: its options,
+    # then its byte-count suffixes
+    "-l, --verbose — Output the (decimal) byte numbers and (octal) values of all differing bytes, instead of the "
+    "default standard output. Each output line contains a differing byte’s number relative to the start of the "
+    "input, followed by the differing byte values. Byte numbers start at 1. Also, output the EOF message if one "
+    "file is shorter than the other.\n-n count, --bytes=count — Compare at most count input bytes.\n-s, --quiet, "
+    "--silent — Do not print anything; only return an exit status indicating whether the files differ.\n-v, "
+    "--version — Output version information and then exit.",
+    "In the above table, operands that are byte counts are normally decimal, but may be preceded by ‘0’ for octal "
+    "and ‘0x’ for hexadecimal.\nA byte count can be followed by a suffix to specify a multiple of that count; in "
+    "this case an omitted integer is understood to be 1. A bare size letter, or one followed by ‘iB’, specifies a "
+    "multiple using powers of 1024. A size letter followed by ‘B’ specifies powers of 1000 instead. For example, "
+    "-n 4M and -n 4MiB are equivalent to -n 4194304, whereas -n 4MB is equivalent to -n 4000000. This notation is "
+    "upward compatible with the SI prefixes for decimal multiples and with the IEC 60027-2 prefixes for binary "
+    "multiples.\nThe following suffixes are defined. Large sizes like 1Y may be rejected by your computer due to "
+    "limitations of its arithmetic.\n‘kB’ — kilobyte: 10^3 = 1000.\n‘k’, ‘K’, ‘KiB’ — kibibyte: 2^10 = 1024. ‘K’ is "
+    "special: the SI prefix is ‘k’ and the IEC 60027-2 prefix is ‘Ki’, but tradition and POSIX use ‘k’ to mean "
+    "‘KiB’.",
+]
+CMP_4MB = "How many bytes does cmp -n 4MB compare at most?"
+
+
+def test_a_refusal_is_asked_again_quoting_the_best_sentence_of_any_source(tmp_path, embedder, llama_server):
+    # bench/answers.py, diffutils: the reranker ranked the options first, but the sentence that answers is in the
+    # next passage; quoted the options' "Compare at most count input bytes.", the 1.5B refused twice.
+    url = "https://www.gnu.org/software/diffutils/manual/html_node/Invoking-cmp.html"
+    title, heads = "Invoking cmp (Comparing and Merging Files)", ["12 Invoking cmp", "12.1 Options to cmp"]
+    rows = [{"text": t, "url": url, "title": title, "headings": heads} for t in CMP_PASSAGES]
+    (tmp_path / "cmp.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ingest([tmp_path / "cmp.jsonl"], tmp_path / "index", embedder, show_progress=False)
+    searcher = Searcher(IndexStore.open(tmp_path / "index"), embedder, rerank_model="bundled")
+    hits = searcher.search(CMP_4MB, 3)
+    assert [h.chunk.text[:2] for h in hits] == ["-l", "In"] and hits[0].rerank_score > 0, hits
+    with RewritingProxy(llama_server, "The sources do not cover it.", times=1) as proxy:
+        result = answer(CMP_4MB, searcher, get_llm(proxy.url, model="q", max_retries=0))
+        list(result.stream)
+    hint = proxy.requests[1]["messages"][-1]["content"].split(REASK_REFUSAL.split('"')[0].format(n=2))
+    assert len(hint) == 2 and "-n 4MB is equivalent to -n 4000000" in hint[1].split("Question:")[0], hint[-1]
+    assert result.rejected[0] == "a refusal with a relevant source [1]"
 
 
 VOTE_SOURCES = [  # the Debian Developer's Reference, 3.1 (GPL-2+), as the 1.5B saw it in bench/answers.py

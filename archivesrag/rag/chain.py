@@ -206,6 +206,24 @@ def best_sentences(
     return out
 
 
+def closest_source(best: list[Sentence]) -> int:
+    """The number of the source whose best sentence scores highest: the one a re-ask quotes.
+
+    Why: the reranker ranks whole chunks, the cross-encoder's sentence scores say which sentence answers. Asked
+    "How many bytes does cmp -n 4MB compare at most?", source [1] (the options list, best sentence -1.1: "-n count,
+    --bytes=count — Compare at most count input bytes.") ranked above source [2] (4.4: "... whereas -n 4MB is
+    equivalent to -n 4000000."); quoted source [1]'s sentence, the 1.5B refused twice. Of the 26 answers
+    bench/answers.py re-asked at stop 43, three had a best sentence outside source [1]; this was the one re-asked
+    with a quote (the other two, bare citations, are re-asked without one). The extractive fallback stays source
+    [1]'s passage: over 407 questions it cites the gold page more often than the best sentence's source (386/376).
+
+    Example:
+        >>> closest_source([Sentence("a", -1.1, "a"), Sentence("b", 4.4, "b")])
+        2
+    """
+    return max(range(len(best)), key=lambda i: best[i].score) + 1
+
+
 def focus(text: str, sentence: str, max_chars: int = 600) -> str:
     """The part of a chunk around its best-matching sentence, at most ``max_chars`` long (the whole chunk when it
     is shorter): a third of the room before the sentence, the rest from it on (a word cut at the start is dropped;
@@ -316,14 +334,16 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
     When the reranker judged source [1] relevant, a refusal ("the sources do not cover it") is held back and asked
     once more: small models refuse with the answer in front of them. So is an answer that pastes a lower source's
     passage word for word while source [1]'s best sentence scores higher (:func:`_copied_lower`). The second try's
-    prompt quotes source [1]'s best sentence. A second refusal or paste, or a second try that is no answer at all,
-    falls back to the extractive answer, as above (the reranker vouches for its source), labelled with what the
-    model said. An answer that ends up citing no source (none backs it) says so below it (:data:`UNCITED_NOTE`);
-    one that cites but names a parameter, function or option no source holds lists them (:data:`UNSOURCED_NOTE`).
+    prompt quotes the best sentence of all, usually source [1]'s (:func:`closest_source`). A second refusal or
+    paste, or a second try that is no answer at all, falls back to the extractive answer, as above (the reranker
+    vouches for its source), labelled with what the model said. An answer that ends up citing no source (none
+    backs it) says so below it (:data:`UNCITED_NOTE`); one that cites but names a parameter, function or option no
+    source holds lists them (:data:`UNSOURCED_NOTE`).
     """
     question, hits = result.question, result.hits
     labels = [h.chunk.label() for h in hits]
-    snippet, quote = best[0].passage, best[0].text  # the re-asks quote the sentence: see README "Stop 43"
+    snippet = best[0].passage
+    quoted = closest_source(best)  # the re-asks quote its best sentence, not its passage: see README "Stop 43"
     texts = [focus(h.chunk.text, s.text, prompt_chars) for h, s in zip(hits, best, strict=True)]
     messages = build_messages(question, hits, texts)
     top_logit = hits[0].rerank_score
@@ -366,7 +386,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
             result.rejected.append(COPIED_LOWER.format(n=copy_of))
             if attempt == 2:
                 break
-            messages = refusal_reask_messages(question, hits, quote, texts)
+            messages = refusal_reask_messages(question, hits, best[quoted - 1].text, texts, quoted)
             continue
         if why is None and hold and not shown and is_refusal(raw, texts):
             log.info(
@@ -378,7 +398,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
             result.rejected.append(REFUSED_RELEVANT)
             if attempt == 2:
                 break
-            messages = refusal_reask_messages(question, hits, quote, texts)
+            messages = refusal_reask_messages(question, hits, best[quoted - 1].text, texts, quoted)
             continue
         if why is None:
             yield (last := ready.rstrip() + checker.finish())

@@ -19,8 +19,8 @@ REASK = (
     "the sources, then the source number in square brackets."
 )
 REASK_REFUSAL = (
-    'Source [1] looks relevant to this question. Its closest sentence is: "{sentence}" If that answers the '
-    "question, write the answer in a full sentence, then [1]; only if it does not, say that the sources do not "
+    'Source [{n}] looks relevant to this question. Its closest sentence is: "{sentence}" If that answers the '
+    "question, write the answer in a full sentence, then [{n}]; only if it does not, say that the sources do not "
     "cover it."
 )
 
@@ -54,9 +54,10 @@ def reask_messages(question: str, hits: list[Hit], bad: str, texts: list[str] | 
 
 
 def refusal_reask_messages(
-    question: str, hits: list[Hit], sentence: str, texts: list[str] | None = None
+    question: str, hits: list[Hit], sentence: str, texts: list[str] | None = None, n: int = 1
 ) -> list[dict[str, str]]:
     """A second try after "the sources do not cover it" although the reranker judged source [1] relevant: the
-    first prompt with a hint before the question that quotes source [1]'s closest ``sentence``. The
+    first prompt with a hint before the question that quotes source [``n``]'s closest ``sentence``. The
     refusal itself is left out: shown its own refusal, a small model repeats it."""
-    return build_messages(question, hits, texts, hint=REASK_REFUSAL.format(sentence=sentence) + "\n\n")
+    hint = REASK_REFUSAL.format(n=n, sentence=sentence)
+    return build_messages(question, hits, texts, hint=hint + "\n\n")
