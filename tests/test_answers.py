@@ -597,14 +597,20 @@ def test_a_sources_own_negation_copied_as_the_answer_is_no_refusal():
     assert is_refusal("The sources do not cover the fuzz factor.", [source])
 
 
+def hint_quote(request: dict, question: str, n: int = 1) -> str:
+    """The sentence a re-ask's hint quotes from source [``n``]; the prompt must end with that hint and the
+    question."""
+    content = request["messages"][-1]["content"]
+    before, after = REASK_REFUSAL.format(n=n, sentence="\0").split("\0")
+    assert before in content and content.endswith(f"{after}\n\nQuestion: {question}"), content[-400:]
+    return content.split(before)[-1].split(after)[0]
+
+
 def assert_hint_quotes_the_snippets_sentence(request: dict, result) -> None:
     """The re-ask's prompt ends with the hint and the question; the hint quotes source [1]'s best sentence, with
     which its snippet (the passage from that sentence on) begins."""
-    content = request["messages"][-1]["content"]
-    before, after = REASK_REFUSAL.format(n=1, sentence="\0").split("\0")
-    quoted = content.split(before)[-1].split(after)[0]
-    assert content.endswith(f"{after}\n\nQuestion: {SENATE}") and len(quoted.split()) >= 4
-    assert result.sources[0]["snippet"].startswith(quoted)
+    quoted = hint_quote(request, SENATE)
+    assert len(quoted.split()) >= 4 and result.sources[0]["snippet"].startswith(quoted)
 
 
 def test_a_refusal_with_a_relevant_first_source_is_asked_again_and_never_shown(constitution, embedder, llama_server):
@@ -670,8 +676,7 @@ def test_a_refusal_is_asked_again_quoting_the_best_sentence_of_any_source(tmp_pa
     with RewritingProxy(llama_server, "The sources do not cover it.", times=1) as proxy:
         result = answer(CMP_4MB, searcher, get_llm(proxy.url, model="q", max_retries=0))
         list(result.stream)
-    hint = proxy.requests[1]["messages"][-1]["content"].split(REASK_REFUSAL.split('"')[0].format(n=2))
-    assert len(hint) == 2 and "-n 4MB is equivalent to -n 4000000" in hint[1].split("Question:")[0], hint[-1]
+    assert "-n 4MB is equivalent to -n 4000000" in hint_quote(proxy.requests[1], CMP_4MB, n=2)
     assert result.rejected[0] == "a refusal with a relevant source [1]"
 
 

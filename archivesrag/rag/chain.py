@@ -344,6 +344,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
     labels = [h.chunk.label() for h in hits]
     snippet = best[0].passage
     quoted = closest_source(best)  # the re-asks quote its best sentence, not its passage: see README "Stop 43"
+    quote = best[quoted - 1].text
     texts = [focus(h.chunk.text, s.text, prompt_chars) for h, s in zip(hits, best, strict=True)]
     messages = build_messages(question, hits, texts)
     top_logit = hits[0].rerank_score
@@ -386,7 +387,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
             result.rejected.append(COPIED_LOWER.format(n=copy_of))
             if attempt == 2:
                 break
-            messages = refusal_reask_messages(question, hits, best[quoted - 1].text, texts, quoted)
+            messages = refusal_reask_messages(question, hits, quote, texts, quoted)
             continue
         if why is None and hold and not shown and is_refusal(raw, texts):
             log.info(
@@ -398,7 +399,7 @@ def _guarded(result: Answer, llm: LLM, best: list[Sentence], max_tokens: int, pr
             result.rejected.append(REFUSED_RELEVANT)
             if attempt == 2:
                 break
-            messages = refusal_reask_messages(question, hits, best[quoted - 1].text, texts, quoted)
+            messages = refusal_reask_messages(question, hits, quote, texts, quoted)
             continue
         if why is None:
             yield (last := ready.rstrip() + checker.finish())
